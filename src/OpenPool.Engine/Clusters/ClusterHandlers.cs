@@ -1,0 +1,97 @@
+using Dapper;
+using OpenPool.Contracts;
+using OpenPool.Engine.Providers;
+using OpenPool.Engine.Requests;
+
+namespace OpenPool.Engine.Clusters;
+
+/// <summary>CLUSTER_CLAIM: <c>allocate → provision → install_keys → done</c>.</summary>
+internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provider) : IRequestHandler
+{
+    public const string FirstStepName = "allocate";
+    private static readonly string[] NotYetRunning = [ClusterStatuses.Pending, ClusterStatuses.Provisioning];
+
+    public RequestType Type => RequestType.ClusterClaim;
+
+    public async Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct)
+    {
+        var cluster = await clusters.GetAsync(request.ObjectId!, ct);
+        if (cluster is null)
+            return new StepOutcome.Fail($"Cluster {request.ObjectId} no longer exists.");
+        switch (request.Step)
+        {
+            case "allocate":
+                return new StepOutcome.Advance("provision", $"Allocating {cluster.NumNodes} node(s) of {cluster.InstanceType}",
+                    (c, t, now) => ClusterStore.SetStatusAsync(c, t, cluster.Id, ClusterStatuses.Provisioning, now, NotYetRunning));
+
+            case "provision":
+                var order = new ProvisionOrder(request.Id, cluster.Id, cluster.InstanceType, cluster.Instances.Select(i => i.Id).ToList(), request.Attempts);
+                var progress = await provider.ProvisionAsync(order, ct);
+                return progress.State switch
+                {
+                    ProgressState.InProgress => new StepOutcome.Wait(progress.Remaining,
+                        $"{progress.Message}: about {Math.Ceiling(progress.Remaining.TotalSeconds)}s left"),
+                    ProgressState.TransientFailure => new StepOutcome.Retry(progress.Message),
+                    ProgressState.PermanentFailure => new StepOutcome.Fail(progress.Message, MarkFailed(cluster.Id)),
+                    _ => new StepOutcome.Advance("install_keys", "Nodes are up; installing SSH keys", async (c, t, now) =>
+                    {
+                        foreach (var node in progress.Nodes ?? [])
+                            await c.ExecuteAsync("UPDATE instances SET ip_address = @IpAddress WHERE id = @InstanceId", node, t);
+                    }),
+                };
+
+            case "install_keys":
+                return new StepOutcome.Complete(
+                    $"Cluster {cluster.Id} is ready: {cluster.NumNodes} node(s) of {cluster.InstanceType}. Connect with: tp ssh {cluster.Instances[0].Id}",
+                    (c, t, now) => ClusterStore.SetStatusAsync(c, t, cluster.Id, ClusterStatuses.Running, now, NotYetRunning));
+
+            default:
+                return new StepOutcome.Fail($"Unknown step '{request.Step}' for {Type.Name()}.");
+        }
+    }
+
+    public ResourceUpdate? OnGaveUp(RequestRow request) => MarkFailed(request.ObjectId!);
+
+    private static ResourceUpdate MarkFailed(string clusterId) =>
+        (c, t, now) => ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Failed, now, NotYetRunning);
+}
+
+/// <summary>CLUSTER_RELEASE: <c>release → done</c>; every node the provider holds for the cluster goes.</summary>
+internal sealed class ReleaseHandler(ICloudProvider provider) : IRequestHandler
+{
+    public const string FirstStepName = "release";
+
+    public RequestType Type => RequestType.ClusterRelease;
+
+    public async Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct)
+    {
+        var clusterId = request.ObjectId!;
+        var progress = await provider.ReleaseAsync(new ReleaseOrder(request.Id, clusterId), ct);
+        return progress.State switch
+        {
+            ProgressState.InProgress => new StepOutcome.Wait(progress.Remaining,
+                $"{progress.Message}: about {Math.Ceiling(progress.Remaining.TotalSeconds)}s left"),
+            ProgressState.TransientFailure => new StepOutcome.Retry(progress.Message),
+            ProgressState.PermanentFailure => new StepOutcome.Fail(progress.Message, OnGaveUp(request)),
+            _ => new StepOutcome.Complete($"Cluster {clusterId} destroyed.",
+                (c, t, now) => ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroyed, now)),
+        };
+    }
+
+    /// <summary>A release that cannot finish leaves the cluster FAILED, from where it can be destroyed again.</summary>
+    public ResourceUpdate? OnGaveUp(RequestRow request) =>
+        (c, t, now) => ClusterStore.SetStatusAsync(c, t, request.ObjectId!, ClusterStatuses.Failed, now, ClusterStatuses.Destroying);
+}
+
+/// <summary>CLUSTER_EDIT: the row changed when the edit was accepted; the request records it and completes in order.</summary>
+internal sealed class EditHandler : IRequestHandler
+{
+    public const string FirstStepName = "apply";
+
+    public RequestType Type => RequestType.ClusterEdit;
+
+    public Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct) =>
+        Task.FromResult<StepOutcome>(new StepOutcome.Complete($"Cluster {request.ObjectId} updated."));
+
+    public ResourceUpdate? OnGaveUp(RequestRow request) => null;
+}

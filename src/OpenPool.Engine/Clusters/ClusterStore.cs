@@ -1,0 +1,201 @@
+using System.Data.Common;
+using System.Text.Json;
+using Dapper;
+using OpenPool.Contracts;
+using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Data;
+using OpenPool.Engine.Http;
+using OpenPool.Engine.Requests;
+
+namespace OpenPool.Engine.Clusters;
+
+internal sealed record ClusterSpec(InstanceType Type, int NumNodes, string? Name, string? Container, bool DeletionProtection);
+
+internal sealed record ClusterEdit(string? Name, bool? DeletionProtection);
+
+/// <summary>Cluster rows and the requests that change them, written together in one transaction.</summary>
+internal sealed class ClusterStore(Database db, TimeProvider clock)
+{
+    private const string ClusterColumns =
+        "c.id, c.user_id AS UserId, c.org_id AS OrgId, c.name, c.instance_type AS InstanceType, c.num_nodes AS NumNodes, c.status, " +
+        "c.deletion_protection AS DeletionProtection, c.container, c.price_micros_per_hour AS PriceMicrosPerHour, " +
+        "c.created_at AS CreatedAt, c.updated_at AS UpdatedAt, u.email AS OwnerEmail, o.name AS OrgName";
+
+    private const string ClusterFrom = "FROM clusters c JOIN users u ON u.id = c.user_id LEFT JOIN orgs o ON o.id = c.org_id";
+
+    public Task<(ClusterRecord Cluster, RequestRow Request)> CreateAsync(Principal owner, ClusterSpec spec, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var now = clock.Now();
+            if (spec.Name is not null)
+                await EnsureNameFreeAsync(c, t, owner, spec.Name, exceptClusterId: null);
+            var cluster = new ClusterRecord
+            {
+                Id = Ids.Cluster(),
+                UserId = owner.UserId,
+                OrgId = owner.OrgId,
+                Name = spec.Name,
+                InstanceType = spec.Type.Name,
+                NumNodes = spec.NumNodes,
+                Status = ClusterStatuses.Pending,
+                DeletionProtection = spec.DeletionProtection,
+                Container = spec.Container,
+                PriceMicrosPerHour = (long)(spec.Type.PricePerHourUsd * spec.NumNodes * 1_000_000m),
+                CreatedAt = now,
+                UpdatedAt = now,
+                OwnerEmail = owner.Email,
+                OrgName = owner.OrgName,
+            };
+            await c.ExecuteAsync(
+                """
+                INSERT INTO clusters (id, user_id, org_id, name, instance_type, num_nodes, status, deletion_protection, container,
+                                      price_micros_per_hour, created_at, updated_at)
+                VALUES (@Id, @UserId, @OrgId, @Name, @InstanceType, @NumNodes, @Status, @DeletionProtection, @Container,
+                        @PriceMicrosPerHour, @CreatedAt, @UpdatedAt)
+                """, cluster, t);
+            for (var index = 0; index < spec.NumNodes; index++)
+            {
+                var instance = new InstanceRecord { Id = Ids.Instance(), ClusterId = cluster.Id, NodeIndex = index, Status = ClusterStatuses.Pending };
+                await c.ExecuteAsync(
+                    "INSERT INTO instances (id, cluster_id, node_index, status, created_at) VALUES (@Id, @ClusterId, @NodeIndex, @Status, @now)",
+                    new { instance.Id, instance.ClusterId, instance.NodeIndex, instance.Status, now }, t);
+                cluster.Instances.Add(instance);
+            }
+            var request = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, "{}", now);
+            return (cluster, request);
+        }, ct);
+
+    /// <summary>Applies the edit to the row at once (so a following destroy sees the new protection) and records it as a CLUSTER_EDIT request.</summary>
+    public Task<RequestRow> EditAsync(Principal caller, string clusterId, ClusterEdit edit, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var cluster = await GetVisibleAsync(c, t, caller, clusterId) ?? throw NotFound(clusterId);
+            if (cluster.Status is ClusterStatuses.Destroyed or ClusterStatuses.Destroying)
+                throw ApiError.Conflict("cluster_destroyed", $"Cluster {clusterId} is {cluster.Status.ToLowerInvariant()} and can no longer be edited.");
+            var now = clock.Now();
+            if (edit.Name is not null && edit.Name != cluster.Name)
+                await EnsureNameFreeAsync(c, t, caller, edit.Name, exceptClusterId: clusterId);
+            await c.ExecuteAsync(
+                """
+                UPDATE clusters SET name = COALESCE(@Name, name), deletion_protection = COALESCE(@DeletionProtection, deletion_protection),
+                                    updated_at = @now
+                WHERE id = @clusterId
+                """, new { edit.Name, edit.DeletionProtection, now, clusterId }, t);
+            var payload = JsonSerializer.Serialize(new { cluster_name = edit.Name, deletion_protection = edit.DeletionProtection });
+            return await RequestStore.EnqueueAsync(c, t, RequestType.ClusterEdit, caller, clusterId, EditHandler.FirstStepName, payload, now);
+        }, ct);
+
+    /// <summary>
+    /// Marks the cluster DESTROYING and queues its release. A claim still in flight is superseded
+    /// (ended FAILED, its token bumped) so the release need not wait for provisioning to finish.
+    /// </summary>
+    public Task<(RequestRow Release, IReadOnlyList<string> Superseded)> DestroyAsync(Principal caller, string clusterId, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var cluster = await GetVisibleAsync(c, t, caller, clusterId) ?? throw NotFound(clusterId);
+            if (cluster.DeletionProtection)
+                throw ApiError.Conflict("deletion_protected",
+                    $"Cluster {clusterId} has deletion protection enabled. Turn it off first: tp cluster edit {clusterId} --deletion-protection false");
+            if (cluster.Status == ClusterStatuses.Destroyed)
+                throw ApiError.Conflict("cluster_destroyed", $"Cluster {clusterId} is already destroyed.");
+            var pendingRelease = await c.ExecuteScalarAsync<string?>(
+                "SELECT id FROM requests WHERE object_id = @clusterId AND type = 'CLUSTER_RELEASE' AND finished_at IS NULL",
+                new { clusterId }, t);
+            if (pendingRelease is not null)
+                throw ApiError.Conflict("cluster_destroying", $"Cluster {clusterId} is already being destroyed ({pendingRelease}).");
+
+            var now = clock.Now();
+            var superseded = await RequestStore.SupersedeAsync(c, t, clusterId, RequestType.ClusterClaim,
+                "cluster destroyed before provisioning finished", now);
+            await SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroying, now);
+            var release = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterRelease, caller, clusterId, ReleaseHandler.FirstStepName, "{}", now);
+            return (release, superseded);
+        }, ct);
+
+    public Task<ClusterRecord?> GetVisibleAsync(Principal caller, string clusterId, CancellationToken ct) =>
+        db.ReadAsync(c => GetVisibleAsync(c, null, caller, clusterId), ct);
+
+    /// <summary>Any cluster by id, for workers acting on a request's object.</summary>
+    public Task<ClusterRecord?> GetAsync(string clusterId, CancellationToken ct) =>
+        db.ReadAsync(async c =>
+        {
+            var cluster = await c.QuerySingleOrDefaultAsync<ClusterRecord>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId", new { clusterId });
+            if (cluster is not null)
+                cluster.Instances = await InstancesAsync(c, null, [cluster.Id]);
+            return cluster;
+        }, ct);
+
+    public Task<IReadOnlyList<ClusterRecord>> ListAsync(Principal caller, bool includeOrg, CancellationToken ct) =>
+        db.ReadAsync<IReadOnlyList<ClusterRecord>>(async c =>
+        {
+            if (includeOrg && caller.OrgId is null)
+                return [];
+            var clusters = (await c.QueryAsync<ClusterRecord>(
+                $"""
+                SELECT {ClusterColumns} {ClusterFrom}
+                WHERE {(includeOrg ? "c.org_id = @OrgId" : "c.user_id = @UserId")} AND c.status NOT IN ('DESTROYED', 'FAILED')
+                ORDER BY c.created_at DESC
+                """, new { caller.OrgId, caller.UserId })).AsList();
+            var instances = await InstancesAsync(c, null, clusters.Select(x => x.Id).ToArray());
+            var byCluster = instances.ToLookup(i => i.ClusterId);
+            foreach (var cluster in clusters)
+                cluster.Instances = byCluster[cluster.Id].ToList();
+            return clusters;
+        }, ct);
+
+    /// <summary>The instance and its cluster, if the caller may see them.</summary>
+    public Task<(InstanceRecord Instance, ClusterRecord Cluster)?> GetInstanceAsync(Principal caller, string instanceId, CancellationToken ct) =>
+        db.ReadAsync<(InstanceRecord, ClusterRecord)?>(async c =>
+        {
+            var clusterId = await c.ExecuteScalarAsync<string?>("SELECT cluster_id FROM instances WHERE id = @instanceId", new { instanceId });
+            if (clusterId is null)
+                return null;
+            var cluster = await GetVisibleAsync(c, null, caller, clusterId);
+            var instance = cluster?.Instances.FirstOrDefault(i => i.Id == instanceId);
+            return cluster is null || instance is null ? null : (instance, cluster);
+        }, ct);
+
+    /// <summary>Moves the cluster and its instances to <paramref name="status"/>; with <paramref name="onlyFrom"/>, only from those states.</summary>
+    public static async Task<bool> SetStatusAsync(DbConnection c, DbTransaction t, string clusterId, string status, long now, params string[] onlyFrom)
+    {
+        var guard = onlyFrom.Length == 0 ? "" : " AND status IN @onlyFrom";
+        var changed = await c.ExecuteAsync(
+            $"UPDATE clusters SET status = @status, updated_at = @now WHERE id = @clusterId{guard}",
+            new { clusterId, status, now, onlyFrom }, t);
+        if (changed == 0)
+            return false;
+        await c.ExecuteAsync("UPDATE instances SET status = @status WHERE cluster_id = @clusterId", new { clusterId, status }, t);
+        return true;
+    }
+
+    private static async Task<ClusterRecord?> GetVisibleAsync(DbConnection c, DbTransaction? t, Principal caller, string clusterId)
+    {
+        var cluster = await c.QuerySingleOrDefaultAsync<ClusterRecord>(
+            $"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId AND (c.user_id = @UserId OR (c.org_id IS NOT NULL AND c.org_id = @OrgId))",
+            new { clusterId, caller.UserId, caller.OrgId }, t);
+        if (cluster is not null)
+            cluster.Instances = await InstancesAsync(c, t, [cluster.Id]);
+        return cluster;
+    }
+
+    private static async Task<List<InstanceRecord>> InstancesAsync(DbConnection c, DbTransaction? t, string[] clusterIds)
+    {
+        if (clusterIds.Length == 0)
+            return [];
+        var rows = await c.QueryAsync<InstanceRecord>(
+            "SELECT id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress FROM instances WHERE cluster_id IN @clusterIds ORDER BY cluster_id, node_index",
+            new { clusterIds }, t);
+        return rows.AsList();
+    }
+
+    private static async Task EnsureNameFreeAsync(DbConnection c, DbTransaction t, Principal owner, string name, string? exceptClusterId)
+    {
+        var holder = await c.ExecuteScalarAsync<string?>(
+            "SELECT id FROM clusters WHERE user_id = @UserId AND name = @name AND status NOT IN ('DESTROYED', 'FAILED') AND id <> @except",
+            new { owner.UserId, name, except = exceptClusterId ?? "" }, t);
+        if (holder is not null)
+            throw ApiError.Conflict("cluster_name_taken", $"You already have a cluster named '{name}' ({holder}). Cluster names must be unique.");
+    }
+
+    public static ApiError NotFound(string clusterId) => ApiError.NotFound("cluster_not_found", $"Cluster {clusterId} not found.");
+}

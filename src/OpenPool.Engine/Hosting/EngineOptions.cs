@@ -1,0 +1,59 @@
+namespace OpenPool.Engine.Hosting;
+
+/// <summary>Where the engine keeps its state; from <c>--data-dir</c> and <c>--database</c>.</summary>
+internal sealed class EngineOptions
+{
+    public const string DefaultUrl = "http://127.0.0.1:8000";
+
+    public required string DataDir { get; init; }
+    public required string DatabasePath { get; init; }
+
+    public string AdminKeyPath => Path.Combine(DataDir, "admin.key");
+
+    public static EngineOptions From(IConfiguration configuration)
+    {
+        var dataDir = Path.GetFullPath(First(configuration, "data-dir", "DataDir") ?? ".openpool");
+        var database = First(configuration, "database", "Database");
+        if (database is not null && (database.Contains("Host=", StringComparison.OrdinalIgnoreCase) || database.StartsWith("postgres", StringComparison.OrdinalIgnoreCase)))
+            throw new InvalidOperationException("PostgreSQL is not supported by this build yet; pass a SQLite file path to --database.");
+        return new EngineOptions
+        {
+            DataDir = dataDir,
+            DatabasePath = Path.GetFullPath(database ?? Path.Combine(dataDir, "openpool.db")),
+        };
+    }
+
+    private static string? First(IConfiguration configuration, params string[] keys) =>
+        keys.Select(k => configuration[k]).FirstOrDefault(v => !string.IsNullOrWhiteSpace(v));
+}
+
+/// <summary>The request worker's knobs (configuration section <c>Requests</c>).</summary>
+internal sealed class RequestOptions
+{
+    /// <summary>How long a claim is held without a heartbeat; a dead worker's work is retaken after this.</summary>
+    public double LeaseSeconds { get; set; } = 10;
+    /// <summary>Transient failures tolerated before a request ends FAILED.</summary>
+    public int MaxAttempts { get; set; } = 8;
+    public double BackoffBaseSeconds { get; set; } = 1;
+    public double BackoffMaxSeconds { get; set; } = 30;
+    /// <summary>Requests carried out at once by one engine process.</summary>
+    public int Concurrency { get; set; } = 64;
+    /// <summary>Finished requests stay readable this long.</summary>
+    public double RetentionDays { get; set; } = 30;
+    public double SweepIntervalMinutes { get; set; } = 60;
+    /// <summary>An idle worker re-checks the table this often even without a wake-up.</summary>
+    public double SafetySweepSeconds { get; set; } = 5;
+}
+
+/// <summary>The simulated cloud's behaviour (configuration section <c>Simulated</c>).</summary>
+internal sealed class SimulatedOptions
+{
+    public double ProvisionSeconds { get; set; } = 3;
+    public double ReleaseSeconds { get; set; } = 1;
+    public double TransientFailureRate { get; set; }
+    public double PermanentFailureRate { get; set; }
+    /// <summary>Makes fault injection reproducible; random per process when unset.</summary>
+    public int? Seed { get; set; }
+    /// <summary>Nodes available per instance type; a type not listed is unlimited.</summary>
+    public Dictionary<string, int> Capacity { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+}

@@ -1,0 +1,87 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using OpenPool.Contracts;
+
+namespace OpenPool.Engine.Http;
+
+/// <summary>
+/// Makes every non-success answer JSON with <c>message</c> and <c>error</c>: thrown <see cref="ApiError"/>s,
+/// framework rejections (bad request line, body too large, wrong method, unknown route), and
+/// unexpected faults, which are logged in full but answered with nothing an attacker could use.
+/// </summary>
+internal static class ErrorHandling
+{
+    public static void UseJsonErrors(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            ExceptionHandler = async context =>
+            {
+                var exception = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+                var error = exception switch
+                {
+                    ApiError api => api,
+                    BadHttpRequestException bad => new ApiError(bad.StatusCode, "bad_request", "The request could not be read: " + bad.Message),
+                    JsonException => ApiError.Validation(["body", 0], "json_invalid", "JSON decode error"),
+                    OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
+                        new ApiError(499, "client_closed_request", "The client closed the request."),
+                    _ => null,
+                };
+                if (error is null)
+                {
+                    context.RequestServices.GetRequiredService<ILoggerFactory>()
+                        .CreateLogger("OpenPool.Engine.Errors")
+                        .LogError(exception, "Unhandled fault on {Method} {Path}", context.Request.Method, context.Request.Path);
+                    error = new ApiError(StatusCodes.Status500InternalServerError, "internal_error",
+                        "The engine hit an unexpected fault. It has been logged; please try again.");
+                }
+                await WriteAsync(context, error);
+            },
+        });
+
+        // Expected failures (ApiError and unreadable input) are answered here, before the exception
+        // handler, which would log each one as an unhandled fault.
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (ApiError error)
+            {
+                await WriteAsync(context, error);
+            }
+            catch (BadHttpRequestException bad)
+            {
+                await WriteAsync(context, new ApiError(bad.StatusCode, "bad_request", "The request could not be read: " + bad.Message));
+            }
+        });
+
+        // Answers the framework produced without a body (404 for an unknown route, 405, 415…) get one.
+        app.UseStatusCodePages(async statusContext =>
+        {
+            var context = statusContext.HttpContext;
+            var status = context.Response.StatusCode;
+            var error = status switch
+            {
+                404 => ApiError.NotFound("not_found", $"No such endpoint: {context.Request.Method} {context.Request.Path}"),
+                405 => new ApiError(405, "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}"),
+                415 => new ApiError(415, "unsupported_media_type", "Send the body as application/json."),
+                _ => new ApiError(status, "http_" + status, $"The request failed with status {status}."),
+            };
+            await WriteAsync(context, error);
+        });
+    }
+
+    public static async Task WriteAsync(HttpContext context, ApiError error)
+    {
+        if (context.Response.HasStarted)
+            return;
+        context.Response.StatusCode = error.Status;
+        context.Response.Headers.RetryAfter = default;
+        await context.Response.WriteAsJsonAsync(error.ToBody(), ApiJson.Options, context.RequestAborted);
+    }
+
+    public static IResult ToResult(this ApiError error) =>
+        Results.Json(error.ToBody(), ApiJson.Options, statusCode: error.Status);
+}

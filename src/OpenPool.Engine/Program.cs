@@ -1,0 +1,34 @@
+using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Clusters;
+using OpenPool.Engine.Hosting;
+using OpenPool.Engine.Http;
+using OpenPool.Engine.OpenApi;
+using OpenPool.Engine.Providers.Simulated;
+using OpenPool.Engine.Requests;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddEngineHosting();
+builder.Services.AddAccounts();
+builder.Services.AddRequests(builder.Configuration);
+builder.Services.AddClusters(builder.Configuration);
+builder.Services.AddSimulatedCloud(builder.Configuration);
+builder.Services.AddEngineOpenApi();
+
+var app = builder.Build();
+
+app.UseJsonErrors();
+app.UseRouting();
+app.UseBearerAuth();
+
+app.MapAccounts();
+app.MapRequests();
+app.MapClusters();
+app.MapSimulated();
+app.MapEngineOpenApi();
+
+await app.PrepareEngineAsync();
+await app.RunAsync();
+
+/// <summary>Entry point; public so integration tests can host the engine in process.</summary>
+public partial class Program;

@@ -1,0 +1,39 @@
+namespace OpenPool.Engine.Providers;
+
+/// <summary>
+/// The one seam to machines. Every call is idempotent on the request id: calling it again after a
+/// crash continues or reports the same operation rather than starting a second one. Calls return
+/// at once with progress; the request worker calls again when the estimate says it is worth it.
+/// </summary>
+internal interface ICloudProvider
+{
+    /// <summary>Provisions the cluster's nodes (one per instance id).</summary>
+    Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct);
+
+    /// <summary>Releases every node of the cluster, including any a concurrent provision is still creating.</summary>
+    Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct);
+}
+
+internal sealed record ProvisionOrder(string RequestId, string ClusterId, string InstanceType, IReadOnlyList<string> InstanceIds, int Attempt);
+
+internal sealed record ReleaseOrder(string RequestId, string ClusterId);
+
+internal enum ProgressState
+{
+    Done,
+    InProgress,
+    /// <summary>Worth retrying later: a glitch or no capacity right now.</summary>
+    TransientFailure,
+    /// <summary>Retrying will not help.</summary>
+    PermanentFailure,
+}
+
+internal sealed record ProvisionedNode(string InstanceId, string IpAddress);
+
+internal sealed record ProviderProgress(ProgressState State, string Message, TimeSpan Remaining = default, IReadOnlyList<ProvisionedNode>? Nodes = null)
+{
+    public static ProviderProgress Done(string message, IReadOnlyList<ProvisionedNode>? nodes = null) => new(ProgressState.Done, message, Nodes: nodes);
+    public static ProviderProgress Working(string message, TimeSpan remaining) => new(ProgressState.InProgress, message, remaining);
+    public static ProviderProgress Transient(string message) => new(ProgressState.TransientFailure, message);
+    public static ProviderProgress Permanent(string message) => new(ProgressState.PermanentFailure, message);
+}

@@ -1,0 +1,139 @@
+using Dapper;
+using Microsoft.Extensions.Options;
+using OpenPool.Engine.Data;
+using OpenPool.Engine.Hosting;
+
+namespace OpenPool.Engine.Providers.Simulated;
+
+/// <summary>
+/// A fake cloud with a real cloud's habits: operations take time, capacity runs out, calls fail now
+/// and then. Its state lives in the engine's database, so a crash mid-operation leaves it exactly
+/// as a real provider would be left, and <c>sim_effects</c> records every effect that took place,
+/// at most once per (kind, object, request), which is how tests prove nothing happened twice.
+/// </summary>
+internal sealed class SimulatedCloud(Database db, IOptions<SimulatedOptions> options, TimeProvider clock) : ICloudProvider
+{
+    private readonly SimulatedOptions _options = options.Value;
+    private readonly int _seed = options.Value.Seed ?? Random.Shared.Next();
+
+    public Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var now = clock.Now();
+            if (await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM sim_tombstones WHERE object_id = @ClusterId", order, t) > 0)
+                return ProviderProgress.Permanent($"Cluster {order.ClusterId} was released; it will not be provisioned.");
+
+            var operation = await c.QuerySingleOrDefaultAsync<Operation>(
+                "SELECT started_at AS StartedAt, ready_at AS ReadyAt FROM sim_operations WHERE request_id = @RequestId AND kind = 'provision'",
+                order, t);
+            if (operation is null)
+            {
+                // Faults strike before anything is reserved, as a real API rejects a call outright.
+                var roll = new Random(unchecked(_seed ^ (StableHash(order.RequestId) * 397) ^ order.Attempt)).NextDouble();
+                if (roll < _options.PermanentFailureRate)
+                    return ProviderProgress.Permanent($"The simulated cloud rejected {order.InstanceType} for {order.ClusterId} (injected permanent fault).");
+                if (roll < _options.PermanentFailureRate + _options.TransientFailureRate)
+                    return ProviderProgress.Transient("The simulated cloud had a transient fault (injected)");
+
+                if (_options.Capacity.TryGetValue(order.InstanceType, out var capacity))
+                {
+                    var inUse = await c.ExecuteScalarAsync<long>(
+                        "SELECT COUNT(*) FROM sim_nodes WHERE instance_type = @InstanceType AND state IN ('provisioning', 'running')", order, t);
+                    if (inUse + order.InstanceIds.Count > capacity)
+                        return ProviderProgress.Transient(
+                            $"No capacity for {order.InstanceIds.Count}x {order.InstanceType}: {Math.Max(0, capacity - inUse)} of {capacity} nodes free; waiting for capacity");
+                }
+
+                var readyAt = now + (long)(_options.ProvisionSeconds * 1000);
+                await c.ExecuteAsync(
+                    "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@RequestId, 'provision', @now, @readyAt)",
+                    new { order.RequestId, now, readyAt }, t);
+                var index = 0;
+                foreach (var instanceId in order.InstanceIds)
+                {
+                    await c.ExecuteAsync(
+                        """
+                        INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at)
+                        VALUES (@instanceId, @ClusterId, @InstanceType, @RequestId, 'provisioning', @ip, @now)
+                        """, new { instanceId, order.ClusterId, order.InstanceType, order.RequestId, ip = AddressFor(order.ClusterId, index++), now }, t);
+                }
+                operation = new Operation { StartedAt = now, ReadyAt = readyAt };
+            }
+
+            if (now < operation.ReadyAt)
+                return ProviderProgress.Working(
+                    $"Provisioning {order.InstanceIds.Count} node(s) of {order.InstanceType}",
+                    TimeSpan.FromMilliseconds(operation.ReadyAt - now));
+
+            await c.ExecuteAsync(
+                "UPDATE sim_nodes SET state = 'running' WHERE cluster_id = @ClusterId AND request_id = @RequestId AND state = 'provisioning'", order, t);
+            await RecordEffectAsync(c, t, "provision", order.ClusterId, order.RequestId, now);
+            var nodes = await c.QueryAsync<ProvisionedNode>(
+                "SELECT instance_id AS InstanceId, ip_address AS IpAddress FROM sim_nodes WHERE cluster_id = @ClusterId AND request_id = @RequestId",
+                order, t);
+            return ProviderProgress.Done($"Provisioned {order.InstanceIds.Count} node(s) of {order.InstanceType}", nodes.AsList());
+        }, ct);
+
+    public Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var now = clock.Now();
+            // The tombstone comes first: from here on no provision of this cluster can take effect,
+            // even one a superseded worker is still carrying out.
+            await c.ExecuteAsync("INSERT INTO sim_tombstones (object_id, at) VALUES (@ClusterId, @now) ON CONFLICT DO NOTHING",
+                new { order.ClusterId, now }, t);
+            var live = await c.ExecuteScalarAsync<long>(
+                "SELECT COUNT(*) FROM sim_nodes WHERE cluster_id = @ClusterId AND state IN ('provisioning', 'running')", order, t);
+            var operation = await c.QuerySingleOrDefaultAsync<Operation>(
+                "SELECT started_at AS StartedAt, ready_at AS ReadyAt FROM sim_operations WHERE request_id = @RequestId AND kind = 'release'",
+                order, t);
+            if (operation is null)
+            {
+                if (live == 0)
+                    return ProviderProgress.Done("No nodes to release");
+                var readyAt = now + (long)(_options.ReleaseSeconds * 1000);
+                await c.ExecuteAsync(
+                    "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@RequestId, 'release', @now, @readyAt)",
+                    new { order.RequestId, now, readyAt }, t);
+                operation = new Operation { StartedAt = now, ReadyAt = readyAt };
+            }
+            if (now < operation.ReadyAt)
+                return ProviderProgress.Working($"Releasing {live} node(s)", TimeSpan.FromMilliseconds(operation.ReadyAt - now));
+
+            await c.ExecuteAsync(
+                "UPDATE sim_nodes SET state = 'released', released_at = @now WHERE cluster_id = @ClusterId AND state IN ('provisioning', 'running')",
+                new { order.ClusterId, now }, t);
+            await RecordEffectAsync(c, t, "release", order.ClusterId, order.RequestId, now);
+            return ProviderProgress.Done("Released all nodes");
+        }, ct);
+
+    private static Task<int> RecordEffectAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, string kind, string objectId, string requestId, long at) =>
+        c.ExecuteAsync(
+            "INSERT INTO sim_effects (kind, object_id, request_id, at) VALUES (@kind, @objectId, @requestId, @at) ON CONFLICT DO NOTHING",
+            new { kind, objectId, requestId, at }, t);
+
+    // string.GetHashCode is randomized per process; fault rolls and addresses must repeat across restarts.
+    /// <summary>Addresses from TEST-NET-3 (RFC 5737): clearly fake, never routed anywhere.</summary>
+    private static string AddressFor(string clusterId, int index)
+    {
+        var hash = (uint)StableHash(clusterId);
+        return $"203.0.113.{(hash + (uint)index) % 254 + 1}";
+    }
+
+    private static int StableHash(string text)
+    {
+        unchecked
+        {
+            var hash = 17;
+            foreach (var ch in text)
+                hash = (hash * 31) + ch;
+            return hash;
+        }
+    }
+
+    private sealed class Operation
+    {
+        public long StartedAt { get; set; }
+        public long ReadyAt { get; set; }
+    }
+}

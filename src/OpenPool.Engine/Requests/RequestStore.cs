@@ -1,0 +1,198 @@
+using System.Data.Common;
+using Dapper;
+using OpenPool.Contracts;
+using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Data;
+
+namespace OpenPool.Engine.Requests;
+
+/// <summary>All SQL on the <c>requests</c> table. Every write a worker makes is fenced by its lease token.</summary>
+internal sealed class RequestStore(Database db)
+{
+    private const string Columns =
+        "seq, id, type, status, user_id AS UserId, org_id AS OrgId, object_id AS ObjectId, external_message AS ExternalMessage, " +
+        "created_at AS CreatedAt, updated_at AS UpdatedAt, finished_at AS FinishedAt, attempts, next_run_at AS NextRunAt, step, payload, " +
+        "lease_owner AS LeaseOwner, lease_expires_at AS LeaseExpiresAt, lease_token AS LeaseToken, idempotency_key AS IdempotencyKey";
+
+    /// <summary>
+    /// Inserts a request inside the caller's transaction, so the resource row and its request commit
+    /// together (persist first). When the object already has unfinished work, the new request says
+    /// what it waits for; the worker will not start it before that work ends.
+    /// </summary>
+    public static async Task<RequestRow> EnqueueAsync(
+        DbConnection c, DbTransaction t, RequestType type, Principal owner, string? objectId, string firstStep, string payload, long now)
+    {
+        string? waitingFor = null;
+        if (objectId is not null)
+        {
+            var predecessor = await c.QueryFirstOrDefaultAsync<RequestRow>(
+                $"SELECT {Columns} FROM requests WHERE object_id = @objectId AND finished_at IS NULL ORDER BY seq DESC LIMIT 1",
+                new { objectId }, t);
+            if (predecessor is not null)
+                waitingFor = WaitingMessage(predecessor);
+        }
+        var row = new RequestRow
+        {
+            Id = Ids.Request(),
+            Type = type.Name(),
+            Status = RequestStatus.Pending.Name(),
+            UserId = owner.UserId,
+            OrgId = owner.OrgId,
+            ObjectId = objectId,
+            ExternalMessage = waitingFor ?? "Queued.",
+            CreatedAt = now,
+            UpdatedAt = now,
+            NextRunAt = now,
+            Step = firstStep,
+            Payload = payload,
+        };
+        row.Seq = await c.ExecuteScalarAsync<long>(
+            """
+            INSERT INTO requests (id, type, status, user_id, org_id, object_id, external_message, created_at, updated_at,
+                                  attempts, next_run_at, step, payload, lease_token)
+            VALUES (@Id, @Type, @Status, @UserId, @OrgId, @ObjectId, @ExternalMessage, @CreatedAt, @UpdatedAt,
+                    0, @NextRunAt, @Step, @Payload, 0)
+            RETURNING seq
+            """, row, t);
+        return row;
+    }
+
+    public static string WaitingMessage(RequestRow predecessor) =>
+        $"waiting for {predecessor.Id} ({predecessor.Type}) on {predecessor.ObjectId}";
+
+    public Task<RequestRow?> GetAsync(string id, CancellationToken ct = default) =>
+        db.ReadAsync(c => c.QuerySingleOrDefaultAsync<RequestRow>($"SELECT {Columns} FROM requests WHERE id = @id", new { id }), ct);
+
+    /// <summary>The request, if the caller may see it (its own, or its organization's).</summary>
+    public async Task<RequestRow?> GetVisibleAsync(Principal caller, string id, CancellationToken ct = default)
+    {
+        var row = await GetAsync(id, ct);
+        return row is not null && CanSee(caller, row) ? row : null;
+    }
+
+    public static bool CanSee(Principal caller, RequestRow row) =>
+        row.UserId == caller.UserId || (caller.OrgId is not null && row.OrgId == caller.OrgId);
+
+    /// <summary>The earliest unfinished request on the same object that this one waits behind, if any.</summary>
+    public Task<RequestRow?> BlockerAsync(RequestRow row, CancellationToken ct = default) =>
+        row.ObjectId is null || row.IsFinished
+            ? Task.FromResult<RequestRow?>(null)
+            : db.ReadAsync(c => c.QueryFirstOrDefaultAsync<RequestRow>(
+                $"SELECT {Columns} FROM requests WHERE object_id = @ObjectId AND finished_at IS NULL AND seq < @Seq ORDER BY seq DESC LIMIT 1",
+                row), ct);
+
+    public Task<IReadOnlyList<RequestRow>> ListAsync(
+        Principal caller, bool includeOrg, string? status, string? type, string? objectId, long? beforeSeq, int limit, CancellationToken ct = default) =>
+        db.ReadAsync<IReadOnlyList<RequestRow>>(async c =>
+        {
+            var sql = $"SELECT {Columns} FROM requests WHERE " +
+                      (includeOrg ? "org_id = @OrgId" : "user_id = @UserId") +
+                      (status is null ? "" : " AND status = @status") +
+                      (type is null ? "" : " AND type = @type") +
+                      (objectId is null ? "" : " AND object_id = @objectId") +
+                      (beforeSeq is null ? "" : " AND seq < @beforeSeq") +
+                      " ORDER BY seq DESC LIMIT @limit";
+            var rows = await c.QueryAsync<RequestRow>(sql, new { caller.OrgId, caller.UserId, status, type, objectId, beforeSeq, limit });
+            return rows.AsList();
+        }, ct);
+
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> due requests for <paramref name="owner"/>: pending or
+    /// retrying ones whose time has come, and processing ones whose lease lapsed (a dead worker's),
+    /// skipping any that wait behind earlier unfinished work on the same object. Each claim bumps
+    /// the fencing token, which every later write must present.
+    /// </summary>
+    public Task<IReadOnlyList<RequestRow>> ClaimAsync(string owner, int limit, long now, long leaseMs, CancellationToken ct = default) =>
+        db.WriteAsync<IReadOnlyList<RequestRow>>(async (c, t) =>
+        {
+            var rows = await c.QueryAsync<RequestRow>(
+                $"""
+                UPDATE requests
+                SET status = 'PROCESSING', lease_owner = @owner, lease_expires_at = @expires,
+                    lease_token = lease_token + 1, updated_at = @now
+                WHERE seq IN (
+                    SELECT r.seq FROM requests r
+                    WHERE r.finished_at IS NULL AND r.next_run_at <= @now
+                      AND (r.lease_expires_at IS NULL OR r.lease_expires_at <= @now)
+                      AND NOT EXISTS (SELECT 1 FROM requests p
+                                      WHERE p.object_id = r.object_id AND p.finished_at IS NULL AND p.seq < r.seq)
+                    ORDER BY r.next_run_at, r.seq
+                    LIMIT @limit)
+                RETURNING {Columns}
+                """, new { owner, now, expires = now + leaseMs, limit }, t);
+            return rows.OrderBy(r => r.Seq).ToList();
+        }, ct);
+
+    /// <summary>When the next piece of work for this worker becomes due (null: nothing is waiting).</summary>
+    public Task<long?> NextDueAtAsync(string owner, CancellationToken ct = default) =>
+        db.ReadAsync(c => c.ExecuteScalarAsync<long?>(
+            """
+            SELECT MIN(CASE WHEN r.lease_expires_at IS NOT NULL AND r.lease_expires_at > r.next_run_at
+                            THEN r.lease_expires_at ELSE r.next_run_at END)
+            FROM requests r
+            WHERE r.finished_at IS NULL AND (r.lease_owner IS NULL OR r.lease_owner <> @owner)
+              AND NOT EXISTS (SELECT 1 FROM requests p
+                              WHERE p.object_id = r.object_id AND p.finished_at IS NULL AND p.seq < r.seq)
+            """, new { owner }), ct);
+
+    /// <summary>Extends every lease this worker holds; a worker that stops heartbeating loses them.</summary>
+    public Task<int> HeartbeatAsync(string owner, long expires, CancellationToken ct = default) =>
+        db.WriteAsync((c, t) => c.ExecuteAsync(
+            "UPDATE requests SET lease_expires_at = @expires WHERE lease_owner = @owner AND finished_at IS NULL",
+            new { owner, expires }, t), ct);
+
+    /// <summary>
+    /// The one write path for a worker's results: it applies only while the row still carries the
+    /// worker's token (zero rows: a newer claim or a supersede took it, and the caller must discard
+    /// its results), together with the handler's resource updates in the same transaction.
+    /// </summary>
+    public static Task<int> FencedUpdateAsync(DbConnection c, DbTransaction t, RequestRow row, long token) =>
+        c.ExecuteAsync(
+            """
+            UPDATE requests
+            SET status = @Status, step = @Step, external_message = @ExternalMessage, updated_at = @UpdatedAt,
+                finished_at = @FinishedAt, attempts = @Attempts, next_run_at = @NextRunAt,
+                lease_owner = @LeaseOwner, lease_expires_at = @LeaseExpiresAt
+            WHERE id = @Id AND lease_token = @token
+            """,
+            new
+            {
+                row.Status, row.Step, row.ExternalMessage, row.UpdatedAt, row.FinishedAt, row.Attempts, row.NextRunAt,
+                row.LeaseOwner, row.LeaseExpiresAt, row.Id, token,
+            }, t);
+
+    /// <summary>
+    /// Ends unfinished requests of <paramref name="type"/> on an object as FAILED and bumps their token,
+    /// so a worker still carrying one out finds its writes rejected. Returns the ids it ended.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> SupersedeAsync(
+        DbConnection c, DbTransaction t, string objectId, RequestType type, string message, long now)
+    {
+        var ids = await c.QueryAsync<string>(
+            """
+            UPDATE requests
+            SET status = 'FAILED', external_message = @message, finished_at = @now, updated_at = @now,
+                lease_owner = NULL, lease_expires_at = NULL, lease_token = lease_token + 1
+            WHERE object_id = @objectId AND type = @type AND finished_at IS NULL
+            RETURNING id
+            """, new { objectId, type = type.Name(), message, now }, t);
+        return ids.AsList();
+    }
+
+    /// <summary>Deletes finished requests older than the cutoff, in batches so a large backlog never holds the write lock long.</summary>
+    public async Task<int> SweepAsync(long finishedBefore, int batchSize = 5000, CancellationToken ct = default)
+    {
+        var total = 0;
+        while (true)
+        {
+            var deleted = await db.WriteAsync((c, t) => c.ExecuteAsync(
+                """
+                DELETE FROM requests WHERE seq IN (
+                    SELECT seq FROM requests WHERE finished_at IS NOT NULL AND finished_at < @finishedBefore LIMIT @batchSize)
+                """, new { finishedBefore, batchSize }, t), ct);
+            total += deleted;
+            if (deleted < batchSize)
+                return total;
+        }
+    }
+}
