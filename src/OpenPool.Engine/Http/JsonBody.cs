@@ -27,21 +27,20 @@ internal sealed class JsonBody
                 return new JsonBody(JsonDocument.Parse("{}").RootElement.Clone());
             throw ApiError.Validation(["body"], "missing", "Field required");
         }
+        var bytes = buffer.ToArray();
+        // The parser validates UTF-8 lazily (not in property names), so check the whole body up front.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw ApiError.Validation(["body", 0], "json_invalid", "JSON decode error");
         JsonElement root;
         try
         {
-            using var document = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 32 });
+            using var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
             root = document.RootElement.Clone();
         }
         catch (JsonException ex)
         {
             throw ApiError.Validation(
                 [new ValidationError { Loc = ["body", (int)(ex.BytePositionInLine ?? 0)], Type = "json_invalid", Msg = "JSON decode error" }]);
-        }
-        catch (ArgumentException)
-        {
-            // Invalid UTF-8 surfaces as ArgumentException from the parser.
-            throw ApiError.Validation(["body", 0], "json_invalid", "JSON decode error");
         }
         if (root.ValueKind != JsonValueKind.Object)
             throw ApiError.Validation(["body"], "model_attributes_type", "Input should be a valid dictionary or object to extract fields from");

@@ -1,0 +1,74 @@
+using System.Net;
+using System.Net.Http.Json;
+using OpenPool.Engine.Tests.Infrastructure;
+
+namespace OpenPool.Engine.Tests.Http;
+
+public sealed class AuthTests : IDisposable
+{
+    private readonly EngineFactory _engine = new();
+
+    public void Dispose() => _engine.Dispose();
+
+    [Theory]
+    [InlineData("POST", "/health")]
+    [InlineData("GET", "/cluster/list")]
+    [InlineData("GET", "/request/info/req_x")]
+    [InlineData("POST", "/cluster/create")]
+    [InlineData("DELETE", "/cluster/c-x")]
+    [InlineData("GET", "/admin/simulated/effects")]
+    public async Task Missing_or_bad_keys_get_401_with_a_message(string method, string path)
+    {
+        foreach (var key in new string?[] { null, "tpk_not-a-real-key", "garbage" })
+        {
+            var response = await _engine.ClientWithKey(key).SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            var body = await response.Json();
+            Assert.False(string.IsNullOrWhiteSpace(body.GetProperty("message").GetString()));
+            Assert.Equal("unauthorized", body.GetProperty("error").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task Healthz_needs_no_key()
+    {
+        var response = await _engine.ClientWithKey(null).GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Operator_endpoints_refuse_ordinary_users()
+    {
+        var user = await _engine.NewUserAsync("member@example.com", "acme");
+        var response = await user.PostAsJsonAsync("/admin/users", new { email = "x@example.com" });
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.NotNull((await response.Json()).GetProperty("message").GetString());
+        Assert.Equal(HttpStatusCode.Forbidden, (await user.GetAsync("/admin/simulated/effects")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Admin_key_file_is_owner_only_and_keys_are_stored_hashed()
+    {
+        var key = _engine.AdminKey;
+        Assert.StartsWith("tpk_", key);
+        Assert.True(key.Length >= 4 + 43, "a key carries at least 32 random bytes");
+        if (!OperatingSystem.IsWindows())
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_engine.DataDir, "admin.key")));
+        var database = await File.ReadAllBytesAsync(Path.Combine(_engine.DataDir, "openpool.db"));
+        Assert.DoesNotContain(key, System.Text.Encoding.UTF8.GetString(database));
+    }
+
+    [Fact]
+    public async Task New_users_get_a_working_key_and_their_org_is_created()
+    {
+        var response = await _engine.Admin().PostAsJsonAsync("/admin/users", new { email = "new@example.com", org_name = "lab", role = "admin" });
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Json();
+        Assert.StartsWith("u-", body.GetProperty("user_id").GetString());
+        var client = _engine.ClientWithKey(body.GetProperty("api_key").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/health", null)).StatusCode);
+
+        var again = await _engine.Admin().PostAsJsonAsync("/admin/users", new { email = "new@example.com" });
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+    }
+}

@@ -1,0 +1,72 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace OpenPool.Engine.Tests.Infrastructure;
+
+/// <summary>
+/// The whole engine in process over HTTP, on its own temporary data directory, with the simulated
+/// cloud. Settings are the same configuration keys an operator passes on the command line.
+/// </summary>
+public sealed class EngineFactory : WebApplicationFactory<Program>
+{
+    private readonly TempDir _dir = new();
+    private readonly Dictionary<string, string> _settings;
+
+    public EngineFactory(Dictionary<string, string>? settings = null)
+    {
+        _settings = new Dictionary<string, string>
+        {
+            ["Simulated:ProvisionSeconds"] = "1",
+            ["Simulated:ReleaseSeconds"] = "0.5",
+        };
+        foreach (var (key, value) in settings ?? [])
+            _settings[key] = value;
+    }
+
+    public string DataDir => _dir.Path;
+
+    public string AdminKey
+    {
+        get
+        {
+            _ = Server; // the admin key is written when the engine first starts
+            return File.ReadAllText(Path.Combine(DataDir, "admin.key")).Trim();
+        }
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseSetting("data-dir", DataDir);
+        foreach (var (key, value) in _settings)
+            builder.UseSetting(key, value);
+    }
+
+    public HttpClient ClientWithKey(string? key)
+    {
+        var client = CreateClient();
+        if (key is not null)
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+
+    public HttpClient Admin() => ClientWithKey(AdminKey);
+
+    /// <summary>Creates a user through the operator API and returns a client that calls as them.</summary>
+    public async Task<HttpClient> NewUserAsync(string email, string? org = null)
+    {
+        var response = await Admin().PostAsJsonAsync("/admin/users", new { email, org_name = org });
+        response.EnsureSuccessStatusCode();
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return ClientWithKey(body.GetProperty("api_key").GetString());
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+            _dir.Dispose();
+    }
+}
