@@ -138,7 +138,8 @@ public sealed class WorkerRuleTests
         var worker = h.NewWorker();
         Assert.Equal(2, await worker.RunOnceAsync()); // both claims start; the edit waits
         Assert.Equal("PENDING", (await h.RequestAsync(edit.Id)).Status);
-        Assert.Equal(RequestsApi.RetryAfterSeconds(5000), await RequestsApi.RetryAfterAsync(await h.RequestAsync(edit.Id), h.Requests, h.Clock, CancellationToken.None));
+        // The edit is due when the claim it waits behind is: after 5 s of provisioning.
+        Assert.Equal(5, await RequestsApi.RetryAfterAsync(await h.RequestAsync(edit.Id), h.Requests, h.Clock, CancellationToken.None));
 
         h.Clock.Advance(TimeSpan.FromSeconds(5));
         await worker.RunOnceAsync();
@@ -247,6 +248,8 @@ public sealed class WorkerRuleTests
         Assert.Equal(12, await RequestsApi.RetryAfterAsync(await h.RequestAsync(requestId), h.Requests, h.Clock, CancellationToken.None));
         h.Clock.Advance(TimeSpan.FromSeconds(10.5));
         Assert.Equal(2, await RequestsApi.RetryAfterAsync(await h.RequestAsync(requestId), h.Requests, h.Clock, CancellationToken.None));
+        h.Clock.Advance(TimeSpan.FromSeconds(1.45));
+        Assert.Equal(1, await RequestsApi.RetryAfterAsync(await h.RequestAsync(requestId), h.Requests, h.Clock, CancellationToken.None));
         Assert.Equal(30, RequestsApi.RetryAfterSeconds(600_000));
         Assert.Equal(1, RequestsApi.RetryAfterSeconds(-5));
     }

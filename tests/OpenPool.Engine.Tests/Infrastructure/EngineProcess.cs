@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text.RegularExpressions;
+
+namespace OpenPool.Engine.Tests.Infrastructure;
+
+/// <summary>
+/// A real engine process (OpenPool.Engine.dll on Kestrel, loopback, a free port), for tests that
+/// must kill it the hard way or see it as a user does.
+/// </summary>
+public sealed partial class EngineProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _output = [];
+
+    private EngineProcess(Process process, Uri url)
+    {
+        _process = process;
+        Url = url;
+    }
+
+    public Uri Url { get; }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+                return string.Join('\n', _output);
+        }
+    }
+
+    public static async Task<EngineProcess> StartAsync(string dataDir, params string[] extraArgs)
+    {
+        var engineDll = Path.Combine(AppContext.BaseDirectory, "OpenPool.Engine.dll");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = dataDir,
+        };
+        foreach (var arg in new[] { engineDll, "--data-dir", dataDir, "--urls", "http://127.0.0.1:0" }.Concat(extraArgs))
+            start.ArgumentList.Add(arg);
+        start.Environment.Remove("ASPNETCORE_URLS");
+
+        var process = Process.Start(start)!;
+        var lines = new List<string>();
+        var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Collect(string? line)
+        {
+            if (line is null)
+                return;
+            lock (lines)
+                lines.Add(line);
+            var match = ListeningLine().Match(line);
+            if (match.Success)
+                listening.TrySetResult(new Uri(match.Groups[1].Value));
+        }
+        process.OutputDataReceived += (_, e) => Collect(e.Data);
+        process.ErrorDataReceived += (_, e) => Collect(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var exited = process.WaitForExitAsync();
+        var first = await Task.WhenAny(listening.Task, exited, Task.Delay(TimeSpan.FromSeconds(60)));
+        if (first != listening.Task)
+        {
+            process.Kill(entireProcessTree: true);
+            lock (lines)
+                throw new InvalidOperationException("The engine did not start:\n" + string.Join('\n', lines));
+        }
+        var engine = new EngineProcess(process, await listening.Task);
+        lock (lines)
+            engine._output.AddRange(lines);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (engine._output) engine._output.Add(e.Data); };
+        return engine;
+    }
+
+    public HttpClient Client(string key) => new()
+    {
+        BaseAddress = Url,
+        DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", key) },
+        Timeout = TimeSpan.FromSeconds(90),
+    };
+
+    /// <summary>SIGKILL: no shutdown hooks, no flushing, exactly like a power cut for the process.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+            await KillAsync();
+        _process.Dispose();
+    }
+
+    [GeneratedRegex(@"listening on (http://\S+)")]
+    private static partial Regex ListeningLine();
+}
