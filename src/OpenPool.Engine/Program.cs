@@ -6,29 +6,38 @@ using OpenPool.Engine.OpenApi;
 using OpenPool.Engine.Providers.Simulated;
 using OpenPool.Engine.Requests;
 
-var builder = WebApplication.CreateBuilder(args);
+try
+{
+    var builder = WebApplication.CreateBuilder(args);
 
-builder.AddEngineHosting();
-builder.Services.AddAccounts();
-builder.Services.AddRequests(builder.Configuration);
-builder.Services.AddClusters(builder.Configuration);
-builder.Services.AddSimulatedCloud(builder.Configuration);
-builder.Services.AddEngineOpenApi();
+    builder.AddEngineHosting();
+    builder.Services.AddAccounts();
+    builder.Services.AddRequests(builder.Configuration);
+    builder.Services.AddClusters(builder.Configuration);
+    builder.Services.AddSimulatedCloud(builder.Configuration);
+    builder.Services.AddEngineOpenApi();
 
-var app = builder.Build();
+    var app = builder.Build();
 
-app.UseJsonErrors();
-app.UseRouting();
-app.UseBearerAuth();
+    app.UseJsonErrors();
+    app.UseRouting();
+    app.UseBearerAuth();
 
-app.MapAccounts();
-app.MapRequests();
-app.MapClusters();
-app.MapSimulated();
-app.MapEngineOpenApi();
+    app.MapAccounts();
+    app.MapRequests();
+    app.MapClusters();
+    app.MapSimulated();
+    app.MapEngineOpenApi();
 
-await app.PrepareEngineAsync();
-await app.RunAsync();
+    await app.PrepareEngineAsync();
+    await app.RunAsync();
+    return 0;
+}
+catch (Exception ex) when (StartupFailure.Describe(ex) is { } problem)
+{
+    Console.Error.WriteLine($"openpool: {problem}");
+    return 2;
+}
 
 /// <summary>Entry point; public so integration tests can host the engine in process.</summary>
 public partial class Program;

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapper;
 using OpenPool.Contracts;
 using OpenPool.Engine.Providers;
@@ -90,8 +91,16 @@ internal sealed class EditHandler : IRequestHandler
 
     public RequestType Type => RequestType.ClusterEdit;
 
-    public Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct) =>
-        Task.FromResult<StepOutcome>(new StepOutcome.Complete($"Cluster {request.ObjectId} updated."));
+    public Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct)
+    {
+        var edit = JsonSerializer.Deserialize<JsonElement>(request.Payload);
+        var changes = new List<string>();
+        if (edit.TryGetProperty("cluster_name", out var name) && name.ValueKind == JsonValueKind.String)
+            changes.Add($"name '{name.GetString()}'");
+        if (edit.TryGetProperty("deletion_protection", out var protection) && protection.ValueKind is JsonValueKind.True or JsonValueKind.False)
+            changes.Add($"deletion protection {(protection.GetBoolean() ? "on" : "off")}");
+        return Task.FromResult<StepOutcome>(new StepOutcome.Complete($"Cluster {request.ObjectId} updated: {string.Join(", ", changes)}."));
+    }
 
     public ResourceUpdate? OnGaveUp(RequestRow request) => null;
 }

@@ -15,7 +15,7 @@ internal sealed class EngineOptions
         var dataDir = Path.GetFullPath(First(configuration, "data-dir", "DataDir") ?? ".openpool");
         var database = First(configuration, "database", "Database");
         if (database is not null && (database.Contains("Host=", StringComparison.OrdinalIgnoreCase) || database.StartsWith("postgres", StringComparison.OrdinalIgnoreCase)))
-            throw new InvalidOperationException("PostgreSQL is not supported by this build yet; pass a SQLite file path to --database.");
+            throw new EngineStartupException("PostgreSQL is not supported by this build yet; pass a SQLite file path to --database.");
         return new EngineOptions
         {
             DataDir = dataDir,
@@ -57,3 +57,6 @@ internal sealed class SimulatedOptions
     /// <summary>Nodes available per instance type; a type not listed is unlimited.</summary>
     public Dictionary<string, int> Capacity { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
+
+/// <summary>A startup problem the operator can fix; printed as one line, without a stack trace.</summary>
+internal sealed class EngineStartupException(string message, Exception? inner = null) : Exception(message, inner);

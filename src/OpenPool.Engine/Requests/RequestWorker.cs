@@ -61,7 +61,13 @@ internal sealed class RequestWorker : BackgroundService
                 }
                 var delay = await IdleDelayAsync(free > 0, stoppingToken);
                 if (delay > TimeSpan.Zero)
-                    await Task.WhenAny(woken, Task.Delay(delay, _clock, stoppingToken));
+                {
+                    // Cancel the timer when a wake-up wins, so a busy worker does not pile up pending timers.
+                    using var sleep = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                    var timer = Task.Delay(delay, _clock, sleep.Token);
+                    await Task.WhenAny(woken, timer);
+                    await sleep.CancelAsync();
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
