@@ -22,6 +22,7 @@ try
     app.UseJsonErrors();
     app.UseRouting();
     app.UseBearerAuth();
+    app.UseIdempotencyKeys();
 
     app.MapAccounts();
     app.MapRequests();

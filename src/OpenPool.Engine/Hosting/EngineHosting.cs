@@ -38,7 +38,11 @@ internal static class EngineHosting
         });
     }
 
-    public static void AddAccounts(this IServiceCollection services) => services.AddSingleton<AccountStore>();
+    public static void AddAccounts(this IServiceCollection services)
+    {
+        services.AddSingleton<AccountStore>();
+        services.AddSingleton<Idempotency>();
+    }
 
     /// <summary>Migrates the database, creates the first admin, and says where the engine listens.</summary>
     public static async Task PrepareEngineAsync(this WebApplication app)

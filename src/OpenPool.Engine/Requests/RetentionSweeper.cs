@@ -1,17 +1,20 @@
 using Microsoft.Extensions.Options;
 using OpenPool.Engine.Data;
 using OpenPool.Engine.Hosting;
+using OpenPool.Engine.Http;
 
 namespace OpenPool.Engine.Requests;
 
-/// <summary>Deletes finished requests once they are older than the retention period (30 days by default).</summary>
-internal sealed class RetentionSweeper(RequestStore store, IOptions<RequestOptions> options, TimeProvider clock, ILogger<RetentionSweeper> log)
+/// <summary>Deletes finished requests once they are older than the retention period (30 days by default), and idempotency records after 24 h.</summary>
+internal sealed class RetentionSweeper(RequestStore store, Idempotency idempotency, IOptions<RequestOptions> options, TimeProvider clock, ILogger<RetentionSweeper> log)
     : BackgroundService
 {
-    public Task<int> SweepOnceAsync(CancellationToken ct = default)
+    /// <summary>Removes expired requests and idempotency records; returns how many requests went.</summary>
+    public async Task<int> SweepOnceAsync(CancellationToken ct = default)
     {
-        var cutoff = clock.Now() - (long)TimeSpan.FromDays(options.Value.RetentionDays).TotalMilliseconds;
-        return store.SweepAsync(cutoff, ct: ct);
+        var now = clock.Now();
+        await idempotency.SweepAsync(now - (long)Idempotency.Lifetime.TotalMilliseconds, ct);
+        return await store.SweepAsync(now - (long)TimeSpan.FromDays(options.Value.RetentionDays).TotalMilliseconds, ct: ct);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -1,0 +1,161 @@
+using System.Security.Cryptography;
+using System.Text;
+using Dapper;
+using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Data;
+
+namespace OpenPool.Engine.Http;
+
+/// <summary>
+/// <c>Idempotency-Key</c> on mutating calls: the first answer is stored and replayed with
+/// <c>Idempotent-Replayed: true</c>; the same key with another request is a 422; the same key while
+/// the first call is still being handled is a 409. The key is claimed by an insert on a primary key,
+/// so concurrent duplicates race in the database and exactly one of them runs.
+/// </summary>
+internal sealed class Idempotency(Database db, TimeProvider clock)
+{
+    public const string Header = "Idempotency-Key";
+    public static readonly TimeSpan Lifetime = TimeSpan.FromHours(24);
+
+    // A first call that never recorded its answer (its engine died) stops blocking retries after this.
+    private static readonly TimeSpan InFlightLease = TimeSpan.FromSeconds(60);
+
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var key = context.Request.Headers[Header].ToString();
+        if (string.IsNullOrEmpty(key) || !IsMutation(context.Request.Method) || context.Request.Path == "/health")
+        {
+            await next(context);
+            return;
+        }
+        if (key.Length > 255 || key.Any(ch => ch < 0x21 || ch > 0x7e))
+            throw ApiError.Validation(["header", Header], "string_pattern_mismatch", "Idempotency-Key must be 1-255 visible ASCII characters");
+
+        var caller = context.Caller();
+        var body = await ReadBodyAsync(context.Request);
+        var hash = RequestHash(context.Request, body);
+        var now = clock.Now();
+
+        var stored = await ClaimAsync(caller.UserId, key, hash, now, context.RequestAborted);
+        if (stored is not null)
+        {
+            if (stored.StatusCode is null)
+                throw ApiError.Conflict("idempotency_key_in_flight",
+                    "A request with this Idempotency-Key is still being handled. Retry after it finishes.");
+            if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored.RequestHash), Encoding.ASCII.GetBytes(hash)))
+                throw new ApiError(StatusCodes.Status422UnprocessableEntity, "idempotency_key_mismatch",
+                    "This Idempotency-Key was already used with a different request. Use a new key for a new request.");
+            context.Response.StatusCode = stored.StatusCode.Value;
+            context.Response.ContentType = stored.ContentType;
+            context.Response.Headers["Idempotent-Replayed"] = "true";
+            await context.Response.Body.WriteAsync(stored.ResponseBody ?? [], context.RequestAborted);
+            return;
+        }
+
+        var original = context.Response.Body;
+        using var capture = new MemoryStream();
+        context.Response.Body = capture;
+        try
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (ApiError error)
+            {
+                await ErrorHandling.WriteAsync(context, error);
+            }
+        }
+        catch
+        {
+            await ForgetAsync(caller.UserId, key);
+            throw;
+        }
+        finally
+        {
+            context.Response.Body = original;
+        }
+
+        var status = context.Response.StatusCode;
+        if (status >= 500)
+            await ForgetAsync(caller.UserId, key); // a fault is worth retrying with the same key
+        else
+            await db.WriteAsync((c, t) => c.ExecuteAsync(
+                """
+                UPDATE idempotency_keys SET status_code = @status, content_type = @contentType, response_body = @responseBody, locked_until = NULL
+                WHERE user_id = @userId AND idem_key = @key
+                """, new { status, contentType = context.Response.ContentType, responseBody = capture.ToArray(), userId = caller.UserId, key }, t));
+        capture.Position = 0;
+        await capture.CopyToAsync(original, context.RequestAborted);
+    }
+
+    /// <summary>Claims the key for this call (returns null), or returns what an earlier call with it left.</summary>
+    private Task<StoredAnswer?> ClaimAsync(string userId, string key, string hash, long now, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var existing = await c.QuerySingleOrDefaultAsync<StoredAnswer>(
+                """
+                SELECT request_hash AS RequestHash, created_at AS CreatedAt, locked_until AS LockedUntil, status_code AS StatusCode,
+                       content_type AS ContentType, response_body AS ResponseBody
+                FROM idempotency_keys WHERE user_id = @userId AND idem_key = @key
+                """, new { userId, key }, t);
+            var expired = existing is not null && existing.CreatedAt < now - (long)Lifetime.TotalMilliseconds;
+            var abandoned = existing is { StatusCode: null } && existing.LockedUntil < now;
+            if (existing is not null && !expired && !abandoned)
+                return existing;
+            await c.ExecuteAsync(
+                """
+                INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at, locked_until)
+                VALUES (@userId, @key, @hash, @now, @lockedUntil)
+                ON CONFLICT (user_id, idem_key) DO UPDATE SET request_hash = @hash, created_at = @now, locked_until = @lockedUntil,
+                    status_code = NULL, content_type = NULL, response_body = NULL
+                """, new { userId, key, hash, now, lockedUntil = now + (long)InFlightLease.TotalMilliseconds }, t);
+            return null;
+        }, ct);
+
+    private Task ForgetAsync(string userId, string key) =>
+        db.WriteAsync((c, t) => c.ExecuteAsync(
+            "DELETE FROM idempotency_keys WHERE user_id = @userId AND idem_key = @key AND status_code IS NULL", new { userId, key }, t));
+
+    public Task<int> SweepAsync(long createdBefore, CancellationToken ct) =>
+        db.WriteAsync((c, t) => c.ExecuteAsync("DELETE FROM idempotency_keys WHERE created_at < @createdBefore", new { createdBefore }, t), ct);
+
+    private static bool IsMutation(string method) =>
+        HttpMethods.IsPost(method) || HttpMethods.IsPut(method) || HttpMethods.IsPatch(method) || HttpMethods.IsDelete(method);
+
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request)
+    {
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
+        var bytes = buffer.ToArray();
+        request.Body = new MemoryStream(bytes); // the endpoint reads it again
+        return bytes;
+    }
+
+    private static string RequestHash(HttpRequest request, byte[] body)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes($"{request.Method} {request.Path}{request.QueryString}\n"));
+        sha.AppendData(body);
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private sealed class StoredAnswer
+    {
+        public string RequestHash { get; set; } = "";
+        public long CreatedAt { get; set; }
+        public long? LockedUntil { get; set; }
+        public int? StatusCode { get; set; }
+        public string? ContentType { get; set; }
+        public byte[]? ResponseBody { get; set; }
+    }
+}
+
+internal static class IdempotencyPipeline
+{
+    public static void UseIdempotencyKeys(this WebApplication app)
+    {
+        var idempotency = app.Services.GetRequiredService<Idempotency>();
+        app.Use(next => context => context.GetEndpoint() is null ? next(context) : idempotency.InvokeAsync(context, next));
+    }
+}

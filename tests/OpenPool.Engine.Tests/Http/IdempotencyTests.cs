@@ -1,0 +1,117 @@
+using System.Net;
+using System.Net.Http.Json;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using OpenPool.Engine.Data;
+using OpenPool.Engine.Tests.Infrastructure;
+
+namespace OpenPool.Engine.Tests.Http;
+
+public sealed class IdempotencyTests : IDisposable
+{
+    private readonly EngineFactory _engine = new();
+
+    public void Dispose() => _engine.Dispose();
+
+    private static HttpRequestMessage Create(string key, object body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/cluster/create") { Content = JsonContent.Create(body) };
+        request.Headers.Add("Idempotency-Key", key);
+        return request;
+    }
+
+    [Fact]
+    public async Task The_first_answer_is_replayed_for_the_same_key()
+    {
+        var client = _engine.Admin();
+        var first = await client.SendAsync(Create("create-1", new { instance_type = "1xH100" }));
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.False(first.Headers.Contains("Idempotent-Replayed"));
+        var firstBody = await first.Content.ReadAsStringAsync();
+
+        var second = await client.SendAsync(Create("create-1", new { instance_type = "1xH100" }));
+        Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+        Assert.Equal("true", second.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Equal(firstBody, await second.Content.ReadAsStringAsync());
+
+        var list = await (await client.GetAsync("/cluster/list")).Json();
+        Assert.Single(list.GetProperty("clusters").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task The_same_key_with_a_different_body_is_a_422()
+    {
+        var client = _engine.Admin();
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(Create("k", new { instance_type = "1xH100" }))).StatusCode);
+        var mismatch = await client.SendAsync(Create("k", new { instance_type = "8xH100" }));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, mismatch.StatusCode);
+        Assert.Equal("idempotency_key_mismatch", (await mismatch.Json()).GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Keys_belong_to_their_user()
+    {
+        var other = await _engine.NewUserAsync("other@example.com");
+        Assert.Equal(HttpStatusCode.Accepted, (await _engine.Admin().SendAsync(Create("shared", new { instance_type = "1xH100" }))).StatusCode);
+        var theirs = await other.SendAsync(Create("shared", new { instance_type = "1xH100" }));
+        Assert.Equal(HttpStatusCode.Accepted, theirs.StatusCode);
+        Assert.False(theirs.Headers.Contains("Idempotent-Replayed"));
+    }
+
+    [Fact]
+    public async Task Validation_errors_are_replayed_too_and_bad_keys_are_refused()
+    {
+        var client = _engine.Admin();
+        var first = await client.SendAsync(Create("bad-body", new { instance_type = "nope" }));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, first.StatusCode);
+        var again = await client.SendAsync(Create("bad-body", new { instance_type = "nope" }));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, again.StatusCode);
+        Assert.Equal("true", again.Headers.GetValues("Idempotent-Replayed").Single());
+
+        var tooLong = await client.SendAsync(Create(new string('k', 300), new { instance_type = "1xH100" }));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, tooLong.StatusCode);
+    }
+
+    [Fact]
+    public async Task Fifty_concurrent_duplicates_create_exactly_one_cluster()
+    {
+        var client = _engine.Admin();
+        var responses = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => client.SendAsync(Create("race", new { instance_type = "1xH100" }))));
+
+        var statuses = responses.Select(r => (int)r.StatusCode).ToList();
+        Assert.All(statuses, s => Assert.True(s is 202 or 409, $"unexpected {s}"));
+        Assert.Contains(202, statuses);
+        foreach (var conflict in responses.Where(r => r.StatusCode == HttpStatusCode.Conflict))
+            Assert.Equal("idempotency_key_in_flight", (await conflict.Json()).GetProperty("error").GetString());
+        var clusterIds = new HashSet<string>();
+        foreach (var accepted in responses.Where(r => r.StatusCode == HttpStatusCode.Accepted))
+            clusterIds.Add((await accepted.Json()).GetProperty("cluster_id").GetString()!);
+        Assert.Single(clusterIds);
+
+        var list = await (await client.GetAsync("/cluster/list")).Json();
+        Assert.Single(list.GetProperty("clusters").EnumerateArray());
+        var replay = await client.SendAsync(Create("race", new { instance_type = "1xH100" }));
+        Assert.Equal(clusterIds.Single(), (await replay.Json()).GetProperty("cluster_id").GetString());
+    }
+
+    [Fact]
+    public async Task A_key_still_in_flight_answers_409_until_its_claim_lapses()
+    {
+        var client = _engine.Admin();
+        // Another call (on this or another replica) has claimed the key and not answered yet.
+        var db = _engine.Services.GetRequiredService<Database>();
+        var adminId = await db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT id FROM users WHERE is_operator = 1"));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await db.WriteAsync((c, t) => c.ExecuteAsync(
+            "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at, locked_until) VALUES (@adminId, 'busy', 'x', @now, @until)",
+            new { adminId, now, until = now + 60_000 }, t));
+
+        var conflict = await client.SendAsync(Create("busy", new { instance_type = "1xH100" }));
+        Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
+        Assert.Equal("idempotency_key_in_flight", (await conflict.Json()).GetProperty("error").GetString());
+
+        // The claimant died: once its claim lapses, a retry with the key goes through.
+        await db.WriteAsync((c, t) => c.ExecuteAsync("UPDATE idempotency_keys SET locked_until = @past WHERE idem_key = 'busy'", new { past = now - 1 }, t));
+        Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(Create("busy", new { instance_type = "1xH100" }))).StatusCode);
+    }
+}
