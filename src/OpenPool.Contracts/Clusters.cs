@@ -114,6 +114,17 @@ public sealed record ClusterInfo
     public required string CreatedAt { get; init; }
     /// <summary>The nodes.</summary>
     public required IReadOnlyList<InstanceInfo> Instances { get; init; }
+    /// <summary>The SSH keys installed on the nodes (shown by info; empty in lists).</summary>
+    public IReadOnlyList<ClusterSshKey> SshKeys { get; init; } = [];
+}
+
+/// <summary>An SSH key a cluster carries.</summary>
+public sealed record ClusterSshKey
+{
+    /// <summary>The key's name.</summary>
+    public required string Name { get; init; }
+    /// <summary>OpenSSH SHA256 fingerprint.</summary>
+    public required string Fingerprint { get; init; }
 }
 
 /// <summary>Answer to GET /cluster/list.</summary>

@@ -1,4 +1,5 @@
 using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Billing;
 using OpenPool.Engine.Clusters;
 using OpenPool.Engine.Hosting;
 using OpenPool.Engine.Http;
@@ -12,6 +13,7 @@ try
 
     builder.AddEngineHosting();
     builder.Services.AddAccounts();
+    builder.Services.AddBilling(builder.Configuration);
     builder.Services.AddRequests(builder.Configuration);
     builder.Services.AddClusters(builder.Configuration);
     builder.Services.AddSimulatedCloud(builder.Configuration);
@@ -25,6 +27,7 @@ try
     app.UseIdempotencyKeys();
 
     app.MapAccounts();
+    app.MapUsers();
     app.MapRequests();
     app.MapClusters();
     app.MapSimulated();

@@ -20,6 +20,7 @@ internal sealed class ClusterRecord
     public string OwnerEmail { get; set; } = "";
     public string? OrgName { get; set; }
     public List<InstanceRecord> Instances { get; set; } = [];
+    public List<ClusterKey> Keys { get; set; } = [];
 
     public ClusterStatus ClusterStatus => ClusterStatuses.Parse(Status);
 
@@ -37,7 +38,14 @@ internal sealed class ClusterRecord
         PricePerHourUsd = PriceMicrosPerHour / 1_000_000m,
         CreatedAt = Time.Iso(CreatedAt),
         Instances = Instances.Select(i => i.ToInfo()).ToList(),
+        SshKeys = Keys.Select(k => new ClusterSshKey { Name = k.Name, Fingerprint = k.Fingerprint }).ToList(),
     };
+}
+
+internal sealed class ClusterKey
+{
+    public string Name { get; set; } = "";
+    public string Fingerprint { get; set; } = "";
 }
 
 internal sealed class InstanceRecord

@@ -2,19 +2,23 @@ using System.Data.Common;
 using System.Text.Json;
 using Dapper;
 using OpenPool.Contracts;
+using Microsoft.Extensions.Options;
 using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Billing;
 using OpenPool.Engine.Data;
 using OpenPool.Engine.Http;
 using OpenPool.Engine.Requests;
 
 namespace OpenPool.Engine.Clusters;
 
-internal sealed record ClusterSpec(InstanceType Type, int NumNodes, string? Name, string? Container, bool DeletionProtection);
+internal sealed record ClusterSpec(
+    InstanceType Type, int NumNodes, string? Name, string? Container, bool DeletionProtection,
+    IReadOnlyList<SshPublicKey>? PublicKeys = null, bool SaveKeys = true);
 
 internal sealed record ClusterEdit(string? Name, bool? DeletionProtection);
 
 /// <summary>Cluster rows and the requests that change them, written together in one transaction.</summary>
-internal sealed class ClusterStore(Database db, TimeProvider clock)
+internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<BillingOptions> billing)
 {
     private const string ClusterColumns =
         "c.id, c.user_id AS UserId, c.org_id AS OrgId, c.name, c.instance_type AS InstanceType, c.num_nodes AS NumNodes, c.status, " +
@@ -29,6 +33,8 @@ internal sealed class ClusterStore(Database db, TimeProvider clock)
             var now = clock.Now();
             if (spec.Name is not null)
                 await EnsureNameFreeAsync(c, t, owner, spec.Name, exceptClusterId: null);
+            var pricePerHour = (long)(spec.Type.PricePerHourUsd * spec.NumNodes * Ledger.MicrosPerUsd);
+            await EnsureBalanceCoversAsync(c, t, owner, pricePerHour, spec, now);
             var cluster = new ClusterRecord
             {
                 Id = Ids.Cluster(),
@@ -40,7 +46,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock)
                 Status = ClusterStatuses.Pending,
                 DeletionProtection = spec.DeletionProtection,
                 Container = spec.Container,
-                PriceMicrosPerHour = (long)(spec.Type.PricePerHourUsd * spec.NumNodes * 1_000_000m),
+                PriceMicrosPerHour = pricePerHour,
                 CreatedAt = now,
                 UpdatedAt = now,
                 OwnerEmail = owner.Email,
@@ -61,6 +67,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock)
                     new { instance.Id, instance.ClusterId, instance.NodeIndex, instance.Status, now }, t);
                 cluster.Instances.Add(instance);
             }
+            cluster.Keys = await AssignKeysAsync(c, t, owner, cluster.Id, spec, now);
             var request = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, "{}", now);
             return (cluster, request);
         }, ct);
@@ -85,10 +92,6 @@ internal sealed class ClusterStore(Database db, TimeProvider clock)
             return await RequestStore.EnqueueAsync(c, t, RequestType.ClusterEdit, caller, clusterId, EditHandler.FirstStepName, payload, now);
         }, ct);
 
-    /// <summary>
-    /// Marks the cluster DESTROYING and queues its release. A claim still in flight is superseded
-    /// (ended FAILED, its token bumped) so the release need not wait for provisioning to finish.
-    /// </summary>
     public Task<(RequestRow Release, IReadOnlyList<string> Superseded)> DestroyAsync(Principal caller, string clusterId, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
@@ -104,13 +107,37 @@ internal sealed class ClusterStore(Database db, TimeProvider clock)
             if (pendingRelease is not null)
                 throw ApiError.Conflict("cluster_destroying", $"Cluster {clusterId} is already being destroyed ({pendingRelease}).");
 
-            var now = clock.Now();
-            var superseded = await RequestStore.SupersedeAsync(c, t, clusterId, RequestType.ClusterClaim,
-                "cluster destroyed before provisioning finished", now);
-            await SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroying, now);
-            var release = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterRelease, caller, clusterId, ReleaseHandler.FirstStepName, "{}", now);
-            return (release, superseded);
+            return await BeginReleaseAsync(c, t, caller, clusterId, clock.Now());
         }, ct);
+
+    /// <summary>The exhaustion policy's release: no caller, and deletion protection does not hold it back.</summary>
+    public Task ReleaseForUnpaidBalanceAsync(string clusterId, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var cluster = await c.QuerySingleOrDefaultAsync<ClusterRecord>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId", new { clusterId }, t);
+            if (cluster is null || cluster.Status != ClusterStatuses.Running)
+                return;
+            var owner = new Principal(cluster.UserId, cluster.OwnerEmail, cluster.OrgId, cluster.OrgName, "member", false);
+            await BeginReleaseAsync(c, t, owner, clusterId, clock.Now());
+        }, ct);
+
+    /// <summary>
+    /// Marks the cluster DESTROYING, stops its meter and queues its release. A claim still in flight
+    /// is superseded (ended FAILED, its token bumped) so the release need not wait for provisioning.
+    /// </summary>
+    private static async Task<(RequestRow Release, IReadOnlyList<string> Superseded)> BeginReleaseAsync(
+        DbConnection c, DbTransaction t, Principal owner, string clusterId, long now)
+    {
+        var superseded = await RequestStore.SupersedeAsync(c, t, clusterId, RequestType.ClusterClaim,
+            "cluster destroyed before provisioning finished", now);
+        await SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroying, now);
+        await c.ExecuteAsync(
+            "UPDATE clusters SET billing_ended_at = @now WHERE id = @clusterId AND billing_started_at IS NOT NULL AND billing_ended_at IS NULL",
+            new { clusterId, now }, t);
+        await Ledger.ChargeClusterAsync(c, t, clusterId, now);
+        var release = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterRelease, owner, clusterId, ReleaseHandler.FirstStepName, "{}", now);
+        return (release, superseded);
+    }
 
     public Task<ClusterRecord?> GetVisibleAsync(Principal caller, string clusterId, CancellationToken ct) =>
         db.ReadAsync(c => GetVisibleAsync(c, null, caller, clusterId), ct);
@@ -174,7 +201,11 @@ internal sealed class ClusterStore(Database db, TimeProvider clock)
             $"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId AND (c.user_id = @UserId OR (c.org_id IS NOT NULL AND c.org_id = @OrgId))",
             new { clusterId, caller.UserId, caller.OrgId }, t);
         if (cluster is not null)
+        {
             cluster.Instances = await InstancesAsync(c, t, [cluster.Id]);
+            cluster.Keys = (await c.QueryAsync<ClusterKey>(
+                "SELECT name, fingerprint FROM cluster_keys WHERE cluster_id = @clusterId ORDER BY name", new { clusterId }, t)).AsList();
+        }
         return cluster;
     }
 
@@ -186,6 +217,38 @@ internal sealed class ClusterStore(Database db, TimeProvider clock)
             "SELECT id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress FROM instances WHERE cluster_id IN @clusterIds ORDER BY cluster_id, node_index",
             new { clusterIds }, t);
         return rows.AsList();
+    }
+
+    /// <summary>Refuses a claim the account cannot pay for: it must cover the configured hours of the cluster's price.</summary>
+    private async Task EnsureBalanceCoversAsync(DbConnection c, DbTransaction t, Principal owner, long pricePerHour, ClusterSpec spec, long now)
+    {
+        var balance = await Ledger.BalanceMicrosAsync(c, t, BillingAccount.Of(owner.UserId, owner.OrgId), billing.Value, now);
+        var needed = (long)(pricePerHour * billing.Value.ClusterMinimumHours);
+        if (balance < needed)
+            throw new ApiError(StatusCodes.Status402PaymentRequired, "insufficient_balance", FormattableString.Invariant(
+                $"Your balance is ${Ledger.ToUsd(balance):0.00}; a {spec.NumNodes}-node {spec.Type.Name} cluster costs ${Ledger.ToUsd(pricePerHour):0.00}/hour and needs at least ${Ledger.ToUsd(needed):0.00} to start. Ask your operator for credit."));
+    }
+
+    /// <summary>
+    /// The keys installed on a new cluster: the owner's saved keys, the organization's, and any sent
+    /// with the request (saved to the profile too unless save_keys is false).
+    /// </summary>
+    private static async Task<List<ClusterKey>> AssignKeysAsync(DbConnection c, DbTransaction t, Principal owner, string clusterId, ClusterSpec spec, long now)
+    {
+        var extra = spec.PublicKeys ?? [];
+        if (spec.SaveKeys)
+            foreach (var key in extra)
+                await SshKeyStore.SaveIfNewAsync(c, t, owner, key, now);
+        var keys = new Dictionary<string, (string Name, string PublicKey)>();
+        foreach (var saved in await SshKeyStore.KeysForNewClusterAsync(c, t, owner))
+            keys.TryAdd(saved.Fingerprint, (saved.Name, saved.PublicKey));
+        foreach (var key in extra)
+            keys.TryAdd(key.Fingerprint, (key.Comment ?? owner.Email, key.Line));
+        foreach (var (fingerprint, (name, publicKey)) in keys)
+            await c.ExecuteAsync(
+                "INSERT INTO cluster_keys (cluster_id, fingerprint, name, public_key) VALUES (@clusterId, @fingerprint, @name, @publicKey)",
+                new { clusterId, fingerprint, name, publicKey }, t);
+        return keys.Select(k => new ClusterKey { Fingerprint = k.Key, Name = k.Value.Name }).OrderBy(k => k.Name).ToList();
     }
 
     private static async Task EnsureNameFreeAsync(DbConnection c, DbTransaction t, Principal owner, string name, string? exceptClusterId)

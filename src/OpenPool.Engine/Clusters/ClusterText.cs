@@ -42,7 +42,8 @@ internal static class ClusterText
         if (c.Container is not null)
             text.Append($"  Container:            {c.Container}\n");
         text.Append($"  Owner:                {c.OwnerEmail}{(c.OrgName is null ? "" : $" ({c.OrgName})")}\n");
-        text.Append($"  Created:              {TextTable.When(c.CreatedAt)}\n\n");
+        text.Append($"  Created:              {TextTable.When(c.CreatedAt)}\n");
+        text.Append($"  SSH keys:             {(c.Keys.Count == 0 ? "none (add one with: tp me sshkey add <path.pub>)" : string.Join(", ", c.Keys.Select(k => $"{k.Name} {k.Fingerprint}")))}\n\n");
         var table = new TextTable("INSTANCE ID", "NODE", "STATUS", "IP");
         foreach (var i in c.Instances)
             table.Add(i.Id, i.NodeIndex.ToString(CultureInfo.InvariantCulture), i.Status, i.IpAddress ?? "-");

@@ -53,8 +53,16 @@ internal static partial class ClustersApi
         var name = body.String("tp_cluster_name", maxLength: 64);
         var container = body.String("container", maxLength: 256) ?? body.String("experimental_container", maxLength: 256);
         var protection = body.Bool("deletion_protection") ?? false;
-        body.StringList("public_keys");
-        body.Bool("save_keys");
+        var keyLines = body.StringList("public_keys") ?? [];
+        var saveKeys = body.Bool("save_keys") ?? true;
+        var publicKeys = new List<SshPublicKey>();
+        for (var i = 0; i < keyLines.Count; i++)
+        {
+            if (SshPublicKey.TryParse(keyLines[i], out var key, out var error))
+                publicKeys.Add(key!);
+            else
+                body.Reject("public_keys", "value_error", $"public_keys[{i}]: {error}");
+        }
 
         InstanceType? type = null;
         if (typeName is not null)
@@ -71,7 +79,7 @@ internal static partial class ClustersApi
         CheckName(body, "tp_cluster_name", name);
         body.ThrowIfInvalid();
 
-        var (cluster, request) = await clusters.CreateAsync(context.Caller(), new ClusterSpec(type!, numNodes, name, container, protection), context.RequestAborted);
+        var (cluster, request) = await clusters.CreateAsync(context.Caller(), new ClusterSpec(type!, numNodes, name, container, protection, publicKeys, saveKeys), context.RequestAborted);
         signals.PulseWork();
         return Results.Json(new ClusterCreateResponse
         {

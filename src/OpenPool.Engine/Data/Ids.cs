@@ -13,6 +13,8 @@ internal static class Ids
     public static string User() => "u-" + Random(12);
     public static string Org() => "o-" + Random(12);
     public static string ApiKey() => "ak-" + Random(12);
+    public static string SshKey() => "key_" + Random(12);
+    public static string Volume() => "s-" + Random(12);
 
     public static string Random(int length) => RandomNumberGenerator.GetString(Alphabet, length);
 }

@@ -41,6 +41,7 @@ internal static class EngineHosting
     public static void AddAccounts(this IServiceCollection services)
     {
         services.AddSingleton<AccountStore>();
+        services.AddSingleton<SshKeyStore>();
         services.AddSingleton<Idempotency>();
     }
 

@@ -89,6 +89,23 @@ internal sealed class JsonBody
         return result;
     }
 
+    public decimal? Decimal(string name, bool required = false)
+    {
+        if (!Present(name, required, out var value))
+            return null;
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.Number when value.TryGetDecimal(out var number):
+                return number;
+            case JsonValueKind.String when decimal.TryParse(value.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed):
+                return parsed;
+            case JsonValueKind.String:
+                return Fail<decimal?>(name, "float_parsing", "Input should be a valid number, unable to parse string as a number");
+            default:
+                return Fail<decimal?>(name, "float_type", "Input should be a valid number");
+        }
+    }
+
     public bool? Bool(string name, bool required = false)
     {
         if (!Present(name, required, out var value))

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Billing;
 using OpenPool.Engine.Clusters;
 using OpenPool.Engine.Data;
 using OpenPool.Engine.Hosting;
@@ -20,18 +21,22 @@ internal sealed class WorkerHarness : IDisposable
 {
     private readonly TempDir _dir = new();
 
-    private WorkerHarness(SimulatedOptions simulated, RequestOptions requests)
+    private WorkerHarness(SimulatedOptions simulated, RequestOptions requests, BillingOptions billing)
     {
         Simulated = simulated;
         RequestOptions = requests;
+        Billing = billing;
         Db = new Database(Path.Combine(_dir.Path, "openpool.db"));
         Requests = new RequestStore(Db);
-        Clusters = new ClusterStore(Db, Clock);
+        Clusters = new ClusterStore(Db, Clock, Options.Create(Billing));
+        Accounts = new AccountStore(Db, Clock, Options.Create(Billing));
     }
 
     public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero));
     public SimulatedOptions Simulated { get; }
     public RequestOptions RequestOptions { get; }
+    public BillingOptions Billing { get; }
+    public AccountStore Accounts { get; }
     public Database Db { get; }
     public RequestStore Requests { get; }
     public ClusterStore Clusters { get; }
@@ -39,12 +44,13 @@ internal sealed class WorkerHarness : IDisposable
     public Principal Owner { get; private set; } = null!;
     public long LeaseMs => (long)(RequestOptions.LeaseSeconds * 1000);
 
-    public static async Task<WorkerHarness> CreateAsync(SimulatedOptions? simulated = null, RequestOptions? requests = null)
+    public static async Task<WorkerHarness> CreateAsync(
+        SimulatedOptions? simulated = null, RequestOptions? requests = null, BillingOptions? billing = null, decimal? balanceUsd = null)
     {
-        var harness = new WorkerHarness(simulated ?? new SimulatedOptions { ProvisionSeconds = 0, ReleaseSeconds = 0 }, requests ?? new RequestOptions());
+        var harness = new WorkerHarness(
+            simulated ?? new SimulatedOptions { ProvisionSeconds = 0, ReleaseSeconds = 0 }, requests ?? new RequestOptions(), billing ?? new BillingOptions());
         await Migrator.MigrateAsync(harness.Db, harness.Clock);
-        var accounts = new AccountStore(harness.Db, harness.Clock);
-        var (userId, _) = await accounts.CreateUserAsync("owner@example.com", "lab", "admin", isOperator: false, CancellationToken.None);
+        var (userId, _) = await harness.Accounts.CreateUserAsync("owner@example.com", "lab", "admin", isOperator: false, CancellationToken.None, balanceUsd);
         harness.Owner = new Principal(userId, "owner@example.com", await harness.Db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT org_id FROM users")), "lab", "admin", false);
         return harness;
     }
