@@ -6,6 +6,7 @@ using OpenPool.Engine.Http;
 using OpenPool.Engine.OpenApi;
 using OpenPool.Engine.Providers.Simulated;
 using OpenPool.Engine.Requests;
+using OpenPool.Engine.Storage;
 
 try
 {
@@ -16,6 +17,7 @@ try
     builder.Services.AddBilling(builder.Configuration);
     builder.Services.AddRequests(builder.Configuration);
     builder.Services.AddClusters(builder.Configuration);
+    builder.Services.AddStorage(builder.Configuration);
     builder.Services.AddSimulatedCloud(builder.Configuration);
     builder.Services.AddEngineOpenApi();
 
@@ -30,6 +32,7 @@ try
     app.MapUsers();
     app.MapRequests();
     app.MapClusters();
+    app.MapStorage();
     app.MapSimulated();
     app.MapEngineOpenApi();
 

@@ -80,8 +80,12 @@ internal sealed class ReleaseHandler(ICloudProvider provider) : IRequestHandler
                 $"{progress.Message}: about {Math.Ceiling(progress.Remaining.TotalSeconds)}s left"),
             ProgressState.TransientFailure => new StepOutcome.Retry(progress.Message),
             ProgressState.PermanentFailure => new StepOutcome.Fail(progress.Message, OnGaveUp(request)),
-            _ => new StepOutcome.Complete($"Cluster {clusterId} destroyed.",
-                (c, t, now) => ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroyed, now)),
+            _ => new StepOutcome.Complete($"Cluster {clusterId} destroyed.", async (c, t, now) =>
+            {
+                await ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroyed, now);
+                // Volumes outlive the clusters they were attached to.
+                await c.ExecuteAsync("DELETE FROM volume_attachments WHERE cluster_id = @clusterId", new { clusterId }, t);
+            }),
         };
     }
 

@@ -195,7 +195,8 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
         return true;
     }
 
-    private static async Task<ClusterRecord?> GetVisibleAsync(DbConnection c, DbTransaction? t, Principal caller, string clusterId)
+    /// <summary>The cluster, if the caller may see it, read inside another store's transaction.</summary>
+    public static async Task<ClusterRecord?> GetVisibleAsync(DbConnection c, DbTransaction? t, Principal caller, string clusterId)
     {
         var cluster = await c.QuerySingleOrDefaultAsync<ClusterRecord>(
             $"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId AND (c.user_id = @UserId OR (c.org_id IS NOT NULL AND c.org_id = @OrgId))",

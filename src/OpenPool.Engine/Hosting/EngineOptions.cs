@@ -50,6 +50,10 @@ internal sealed class SimulatedOptions
 {
     public double ProvisionSeconds { get; set; } = 3;
     public double ReleaseSeconds { get; set; } = 1;
+    /// <summary>How long creating, growing or deleting a volume takes.</summary>
+    public double VolumeSeconds { get; set; } = 1;
+    /// <summary>How long a cluster's nodes take to restart (attaching or detaching a volume).</summary>
+    public double RestartSeconds { get; set; } = 2;
     public double TransientFailureRate { get; set; }
     public double PermanentFailureRate { get; set; }
     /// <summary>Makes fault injection reproducible; random per process when unset.</summary>
@@ -60,3 +64,10 @@ internal sealed class SimulatedOptions
 
 /// <summary>A startup problem the operator can fix; printed as one line, without a stack trace.</summary>
 internal sealed class EngineStartupException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Storage volume rules (configuration section <c>Storage</c>).</summary>
+internal sealed class StorageOptions
+{
+    public int MinSizeGb { get; set; } = 10;
+    public int MaxSizeGb { get; set; } = 100_000;
+}

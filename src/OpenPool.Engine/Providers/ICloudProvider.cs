@@ -12,7 +12,24 @@ internal interface ICloudProvider
 
     /// <summary>Releases every node of the cluster, including any a concurrent provision is still creating.</summary>
     Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct);
+
+    Task<ProviderProgress> CreateVolumeAsync(VolumeOrder order, CancellationToken ct);
+
+    Task<ProviderProgress> DeleteVolumeAsync(VolumeOrder order, CancellationToken ct);
+
+    /// <summary>Grows a volume to <see cref="VolumeOrder.SizeGb"/>, online.</summary>
+    Task<ProviderProgress> ResizeVolumeAsync(VolumeOrder order, CancellationToken ct);
+
+    /// <summary>Mounts the volume on every node of the cluster; the nodes restart to do so.</summary>
+    Task<ProviderProgress> AttachVolumeAsync(AttachmentOrder order, CancellationToken ct);
+
+    /// <summary>Unmounts the volume from every node of the cluster; the nodes restart to do so.</summary>
+    Task<ProviderProgress> DetachVolumeAsync(AttachmentOrder order, CancellationToken ct);
 }
+
+internal sealed record VolumeOrder(string RequestId, string VolumeId, int SizeGb);
+
+internal sealed record AttachmentOrder(string RequestId, string VolumeId, string ClusterId);
 
 internal sealed record ProvisionOrder(string RequestId, string ClusterId, string InstanceType, IReadOnlyList<string> InstanceIds, int Attempt);
 

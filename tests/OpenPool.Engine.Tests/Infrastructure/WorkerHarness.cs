@@ -9,6 +9,7 @@ using OpenPool.Engine.Data;
 using OpenPool.Engine.Hosting;
 using OpenPool.Engine.Providers.Simulated;
 using OpenPool.Engine.Requests;
+using OpenPool.Engine.Storage;
 
 namespace OpenPool.Engine.Tests.Infrastructure;
 
@@ -30,6 +31,7 @@ internal sealed class WorkerHarness : IDisposable
         Requests = new RequestStore(Db);
         Clusters = new ClusterStore(Db, Clock, Options.Create(Billing));
         Accounts = new AccountStore(Db, Clock, Options.Create(Billing));
+        Volumes = new VolumeStore(Db, Clock, Options.Create(Billing));
     }
 
     public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 28, 12, 0, 0, TimeSpan.Zero));
@@ -37,6 +39,7 @@ internal sealed class WorkerHarness : IDisposable
     public RequestOptions RequestOptions { get; }
     public BillingOptions Billing { get; }
     public AccountStore Accounts { get; }
+    public VolumeStore Volumes { get; }
     public Database Db { get; }
     public RequestStore Requests { get; }
     public ClusterStore Clusters { get; }
@@ -61,7 +64,12 @@ internal sealed class WorkerHarness : IDisposable
     public RequestWorker NewWorker()
     {
         var cloud = NewCloud();
-        IRequestHandler[] handlers = [new ClaimHandler(Clusters, cloud), new ReleaseHandler(cloud), new EditHandler()];
+        IRequestHandler[] handlers =
+        [
+            new ClaimHandler(Clusters, cloud), new ReleaseHandler(cloud), new EditHandler(),
+            new StorageCreateHandler(Volumes, cloud), new StorageDestroyHandler(Volumes, cloud), new StorageEditHandler(Volumes, cloud),
+            new StorageAttachHandler(Volumes, Clusters, cloud), new StorageDetachHandler(Clusters, cloud),
+        ];
         return new RequestWorker(Requests, Db, handlers, Signals, Options.Create(RequestOptions), Clock, NullLogger<RequestWorker>.Instance);
     }
 

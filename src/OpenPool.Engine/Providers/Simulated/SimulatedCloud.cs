@@ -107,6 +107,44 @@ internal sealed class SimulatedCloud(Database db, IOptions<SimulatedOptions> opt
             return ProviderProgress.Done("Released all nodes");
         }, ct);
 
+    public Task<ProviderProgress> CreateVolumeAsync(VolumeOrder order, CancellationToken ct) =>
+        TimedAsync(order.RequestId, "volume_create", _options.VolumeSeconds, order.VolumeId, $"Creating a {order.SizeGb} GB volume", ct);
+
+    public Task<ProviderProgress> DeleteVolumeAsync(VolumeOrder order, CancellationToken ct) =>
+        TimedAsync(order.RequestId, "volume_delete", _options.VolumeSeconds, order.VolumeId, "Deleting the volume", ct);
+
+    public Task<ProviderProgress> ResizeVolumeAsync(VolumeOrder order, CancellationToken ct) =>
+        TimedAsync(order.RequestId, "volume_resize", _options.VolumeSeconds, order.VolumeId, $"Growing the volume to {order.SizeGb} GB", ct);
+
+    public Task<ProviderProgress> AttachVolumeAsync(AttachmentOrder order, CancellationToken ct) =>
+        TimedAsync(order.RequestId, "attach", _options.RestartSeconds, order.ClusterId, $"Restarting the nodes of {order.ClusterId} to mount {order.VolumeId}", ct);
+
+    public Task<ProviderProgress> DetachVolumeAsync(AttachmentOrder order, CancellationToken ct) =>
+        TimedAsync(order.RequestId, "detach", _options.RestartSeconds, order.ClusterId, $"Restarting the nodes of {order.ClusterId} to unmount {order.VolumeId}", ct);
+
+    /// <summary>
+    /// An operation that simply takes <paramref name="seconds"/>: started on the first call (keyed by
+    /// request and kind, so a repeated call continues it), done with its effect recorded once ready.
+    /// </summary>
+    private Task<ProviderProgress> TimedAsync(string requestId, string kind, double seconds, string objectId, string working, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var now = clock.Now();
+            var readyAt = await c.ExecuteScalarAsync<long?>(
+                "SELECT ready_at FROM sim_operations WHERE request_id = @requestId AND kind = @kind", new { requestId, kind }, t);
+            if (readyAt is null)
+            {
+                readyAt = now + (long)(seconds * 1000);
+                await c.ExecuteAsync(
+                    "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@requestId, @kind, @now, @readyAt)",
+                    new { requestId, kind, now, readyAt }, t);
+            }
+            if (now < readyAt)
+                return ProviderProgress.Working(working, TimeSpan.FromMilliseconds(readyAt.Value - now));
+            await RecordEffectAsync(c, t, kind, objectId, requestId, now);
+            return ProviderProgress.Done(working + ": done");
+        }, ct);
+
     private static Task<int> RecordEffectAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, string kind, string objectId, string requestId, long at) =>
         c.ExecuteAsync(
             "INSERT INTO sim_effects (kind, object_id, request_id, at) VALUES (@kind, @objectId, @requestId, @at) ON CONFLICT DO NOTHING",
