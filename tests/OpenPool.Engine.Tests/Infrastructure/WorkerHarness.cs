@@ -51,7 +51,7 @@ internal sealed class WorkerHarness : IDisposable
         SimulatedOptions? simulated = null, RequestOptions? requests = null, BillingOptions? billing = null, decimal? balanceUsd = null)
     {
         var harness = new WorkerHarness(
-            simulated ?? new SimulatedOptions { ProvisionSeconds = 0, ReleaseSeconds = 0 }, requests ?? new RequestOptions(), billing ?? new BillingOptions());
+            simulated ?? new SimulatedOptions { ProvisionSeconds = 0, ReleaseSeconds = 0, VolumeSeconds = 0, RestartSeconds = 0 }, requests ?? new RequestOptions(), billing ?? new BillingOptions());
         await Migrator.MigrateAsync(harness.Db, harness.Clock);
         var (userId, _) = await harness.Accounts.CreateUserAsync("owner@example.com", "lab", "admin", isOperator: false, CancellationToken.None, balanceUsd);
         harness.Owner = new Principal(userId, "owner@example.com", await harness.Db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT org_id FROM users")), "lab", "admin", false);
