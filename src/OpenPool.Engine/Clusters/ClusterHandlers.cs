@@ -28,18 +28,13 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
             case "provision":
                 var order = new ProvisionOrder(request.Id, cluster.Id, cluster.InstanceType, cluster.Instances.Select(i => i.Id).ToList(), request.Attempts);
                 var progress = await provider.ProvisionAsync(order, ct);
-                return progress.State switch
-                {
-                    ProgressState.InProgress => new StepOutcome.Wait(progress.Remaining,
-                        $"{progress.Message}: about {Math.Ceiling(progress.Remaining.TotalSeconds)}s left"),
-                    ProgressState.TransientFailure => new StepOutcome.Retry(progress.Message),
-                    ProgressState.PermanentFailure => new StepOutcome.Fail(progress.Message, MarkFailed(cluster.Id)),
-                    _ => new StepOutcome.Advance("install_keys", "Nodes are up; installing SSH keys", async (c, t, now) =>
+                return ProviderSteps.Outcome(progress,
+                    () => new StepOutcome.Advance("install_keys", "Nodes are up; installing SSH keys", async (c, t, now) =>
                     {
                         foreach (var node in progress.Nodes ?? [])
                             await c.ExecuteAsync("UPDATE instances SET ip_address = @IpAddress WHERE id = @InstanceId", node, t);
                     }),
-                };
+                    MarkFailed(cluster.Id));
 
             case "install_keys":
                 return new StepOutcome.Complete(
@@ -74,19 +69,14 @@ internal sealed class ReleaseHandler(ICloudProvider provider) : IRequestHandler
     {
         var clusterId = request.ObjectId!;
         var progress = await provider.ReleaseAsync(new ReleaseOrder(request.Id, clusterId), ct);
-        return progress.State switch
-        {
-            ProgressState.InProgress => new StepOutcome.Wait(progress.Remaining,
-                $"{progress.Message}: about {Math.Ceiling(progress.Remaining.TotalSeconds)}s left"),
-            ProgressState.TransientFailure => new StepOutcome.Retry(progress.Message),
-            ProgressState.PermanentFailure => new StepOutcome.Fail(progress.Message, OnGaveUp(request)),
-            _ => new StepOutcome.Complete($"Cluster {clusterId} destroyed.", async (c, t, now) =>
+        return ProviderSteps.Outcome(progress,
+            () => new StepOutcome.Complete($"Cluster {clusterId} destroyed.", async (c, t, now) =>
             {
                 await ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroyed, now);
                 // Volumes outlive the clusters they were attached to.
                 await c.ExecuteAsync("DELETE FROM volume_attachments WHERE cluster_id = @clusterId", new { clusterId }, t);
             }),
-        };
+            OnGaveUp(request));
     }
 
     /// <summary>A release that cannot finish leaves the cluster FAILED, from where it can be destroyed again.</summary>

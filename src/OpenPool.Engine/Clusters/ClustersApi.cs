@@ -1,5 +1,4 @@
 using OpenPool.Engine.OpenApi;
-using System.Text.RegularExpressions;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
 using OpenPool.Engine.Http;
@@ -7,7 +6,7 @@ using OpenPool.Engine.Requests;
 
 namespace OpenPool.Engine.Clusters;
 
-internal static partial class ClustersApi
+internal static class ClustersApi
 {
     public static void MapClusters(this WebApplication app)
     {
@@ -76,7 +75,7 @@ internal static partial class ClustersApi
                 $"{type.Name} is single-node only. Multi-node clusters are available for: {string.Join(", ", catalog.All.Where(t => t.MultiNode).Select(t => t.Name))}");
         if (numNodes > catalog.MaxNodes)
             body.Reject("num_nodes", "less_than_equal", $"Input should be less than or equal to {catalog.MaxNodes}");
-        CheckName(body, "tp_cluster_name", name);
+        ResourceNames.Check(body, "tp_cluster_name", name);
         body.ThrowIfInvalid();
 
         var (cluster, request) = await clusters.CreateAsync(context.Caller(), new ClusterSpec(type!, numNodes, name, container, protection, publicKeys, saveKeys), context.RequestAborted);
@@ -109,7 +108,7 @@ internal static partial class ClustersApi
         var body = await JsonBody.ReadAsync(context.Request);
         var name = body.String("cluster_name", maxLength: 64);
         var protection = body.Bool("deletion_protection");
-        CheckName(body, "cluster_name", name);
+        ResourceNames.Check(body, "cluster_name", name);
         if (!body.Has("cluster_name") && !body.Has("deletion_protection"))
             throw ApiError.Validation(["body"], "value_error", "Give at least one of cluster_name, deletion_protection");
         body.ThrowIfInvalid();
@@ -177,14 +176,4 @@ internal static partial class ClustersApi
                       "On OpenPool's simulated cloud this address is a documentation address and does not answer.",
         }, ApiJson.Options);
     }
-
-    private static void CheckName(JsonBody body, string field, string? name)
-    {
-        if (name is not null && !NamePattern().IsMatch(name))
-            body.Reject(field, "string_pattern_mismatch",
-                "Names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit");
-    }
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex NamePattern();
 }

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
@@ -11,7 +10,7 @@ using OpenPool.Engine.Requests;
 
 namespace OpenPool.Engine.Storage;
 
-internal static partial class StorageApi
+internal static class StorageApi
 {
     public static void MapStorage(this WebApplication app)
     {
@@ -36,7 +35,7 @@ internal static partial class StorageApi
         var size = body.Int("size", required: true, min: options.Value.MinSizeGb, max: options.Value.MaxSizeGb);
         var name = body.String("name", maxLength: 64);
         var protection = body.Bool("deletion_protection") ?? false;
-        CheckName(body, "name", name);
+        ResourceNames.Check(body, "name", name);
         body.ThrowIfInvalid();
         var (volume, request) = await volumes.CreateAsync(context.Caller(), size!.Value, name, protection, context.RequestAborted);
         signals.PulseWork();
@@ -61,7 +60,7 @@ internal static partial class StorageApi
         var name = body.String("tp_storage_name", maxLength: 64);
         var protection = body.Bool("deletion_protection");
         var size = body.Int("size_gb", min: 1, max: options.Value.MaxSizeGb);
-        CheckName(body, "tp_storage_name", name);
+        ResourceNames.Check(body, "tp_storage_name", name);
         if (!body.Has("tp_storage_name") && !body.Has("deletion_protection") && !body.Has("size_gb"))
             throw ApiError.Validation(["body"], "value_error", "Give at least one of tp_storage_name, deletion_protection, size_gb");
         body.ThrowIfInvalid();
@@ -142,16 +141,6 @@ internal static partial class StorageApi
 
     private static IResult Accepted(string requestId, string message) =>
         Results.Json(new RequestAcceptedResponse { RequestId = requestId, Message = message }, ApiJson.Options, statusCode: StatusCodes.Status202Accepted);
-
-    private static void CheckName(JsonBody body, string field, string? name)
-    {
-        if (name is not null && !NamePattern().IsMatch(name))
-            body.Reject(field, "string_pattern_mismatch",
-                "Names are 1-64 characters: letters, digits, '.', '_' and '-', starting with a letter or digit");
-    }
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex NamePattern();
 }
 
 internal static class StorageServices

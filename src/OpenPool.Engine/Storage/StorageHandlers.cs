@@ -9,19 +9,8 @@ using OpenPool.Engine.Requests;
 
 namespace OpenPool.Engine.Storage;
 
-/// <summary>Turns a provider's progress into a step outcome, the same way for every storage step.</summary>
-internal static class ProviderSteps
+internal static class StoragePayload
 {
-    public static StepOutcome Outcome(ProviderProgress progress, Func<StepOutcome> done, ResourceUpdate? onPermanentFailure = null) =>
-        progress.State switch
-        {
-            ProgressState.InProgress => new StepOutcome.Wait(progress.Remaining,
-                $"{progress.Message}: about {Math.Ceiling(progress.Remaining.TotalSeconds)}s left"),
-            ProgressState.TransientFailure => new StepOutcome.Retry(progress.Message),
-            ProgressState.PermanentFailure => new StepOutcome.Fail(progress.Message, onPermanentFailure),
-            _ => done(),
-        };
-
     public static string StorageIdOf(RequestRow request) =>
         JsonSerializer.Deserialize<JsonElement>(request.Payload).GetProperty("storage_id").GetString()!;
 }
@@ -130,7 +119,7 @@ internal sealed class StorageAttachHandler(VolumeStore volumes, ClusterStore clu
 
     public async Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct)
     {
-        var volumeId = ProviderSteps.StorageIdOf(request);
+        var volumeId = StoragePayload.StorageIdOf(request);
         var clusterId = request.ObjectId!;
         var cluster = await clusters.GetAsync(clusterId, ct);
         var volume = await volumes.GetAsync(volumeId, ct);
@@ -169,7 +158,7 @@ internal sealed class StorageAttachHandler(VolumeStore volumes, ClusterStore clu
     /// <summary>A failed attach leaves no attachment behind and the cluster running as before.</summary>
     public ResourceUpdate? OnGaveUp(RequestRow request)
     {
-        var volumeId = ProviderSteps.StorageIdOf(request);
+        var volumeId = StoragePayload.StorageIdOf(request);
         var clusterId = request.ObjectId!;
         return async (c, t, now) =>
         {
@@ -189,7 +178,7 @@ internal sealed class StorageDetachHandler(ClusterStore clusters, ICloudProvider
 
     public async Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct)
     {
-        var volumeId = ProviderSteps.StorageIdOf(request);
+        var volumeId = StoragePayload.StorageIdOf(request);
         var clusterId = request.ObjectId!;
         var cluster = await clusters.GetAsync(clusterId, ct);
         var detached = new StepOutcome.Complete($"Volume {volumeId} detached from {clusterId}.", (c, t, now) =>
@@ -214,7 +203,7 @@ internal sealed class StorageDetachHandler(ClusterStore clusters, ICloudProvider
     /// <summary>A detach that cannot finish leaves the volume attached.</summary>
     public ResourceUpdate? OnGaveUp(RequestRow request)
     {
-        var volumeId = ProviderSteps.StorageIdOf(request);
+        var volumeId = StoragePayload.StorageIdOf(request);
         var clusterId = request.ObjectId!;
         return async (c, t, now) =>
         {

@@ -32,6 +32,8 @@ public sealed class SshKeyTests : IDisposable
         { "ssh-ed25519 " + TestKeys.Ed25519.Split(' ')[1][..40], "malformed" },
         { "ssh-ed25519 " + Convert.ToBase64String([.. Convert.FromBase64String(TestKeys.Ed25519.Split(' ')[1]), 0, 0, 0, 0]), "malformed" },
         { TestKeys.Rsa1024, "2048" },
+        { "ssh-rsa " + TestKeys.Rsa2048.Split(' ')[1][..200], "malformed" },
+        { "ecdsa-sha2-nistp384 " + TestKeys.EcdsaP384.Split(' ')[1][..100], "malformed" },
         { "ssh-dss AAAAB3NzaC1kc3MAAAA=", "Unsupported" },
         { "-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXktdjEAAAAA", "private key" },
         { TestKeys.EcdsaP256.Replace("AAAAIbmlzdHAyNTYAAABBBIaB", "AAAAIbmlzdHAzODQAAABBBIaB", StringComparison.Ordinal), "malformed" },
