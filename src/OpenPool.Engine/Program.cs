@@ -3,6 +3,7 @@ using OpenPool.Engine.Billing;
 using OpenPool.Engine.Clusters;
 using OpenPool.Engine.Hosting;
 using OpenPool.Engine.Http;
+using OpenPool.Engine.Jobs;
 using OpenPool.Engine.OpenApi;
 using OpenPool.Engine.Providers.Simulated;
 using OpenPool.Engine.Requests;
@@ -18,12 +19,14 @@ try
     builder.Services.AddRequests(builder.Configuration);
     builder.Services.AddClusters(builder.Configuration);
     builder.Services.AddStorage(builder.Configuration);
+    builder.Services.AddJobs(builder.Configuration);
     builder.Services.AddSimulatedCloud(builder.Configuration);
     builder.Services.AddEngineOpenApi();
 
     var app = builder.Build();
 
     app.UseJsonErrors();
+    app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
     app.UseRouting();
     app.UseBearerAuth();
     app.UseIdempotencyKeys();
@@ -33,6 +36,8 @@ try
     app.MapRequests();
     app.MapClusters();
     app.MapStorage();
+    app.MapJobs();
+    app.MapJobSockets();
     app.MapSimulated();
     app.MapEngineOpenApi();
 

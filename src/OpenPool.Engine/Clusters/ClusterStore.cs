@@ -110,6 +110,23 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
             return await BeginReleaseAsync(c, t, caller, clusterId, clock.Now());
         }, ct);
 
+    /// <summary>
+    /// A job's teardown: releases the cluster on its owner's behalf, unless it is already going or
+    /// protected (a 409 the caller records on the job). Returns whether a release was queued.
+    /// </summary>
+    public Task<bool> ReleaseAfterJobAsync(string clusterId, string jobId, CancellationToken ct) =>
+        db.WriteAsync(async (c, t) =>
+        {
+            var cluster = await c.QuerySingleOrDefaultAsync<ClusterRecord>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId", new { clusterId }, t);
+            if (cluster is null || cluster.Status is ClusterStatuses.Destroying or ClusterStatuses.Destroyed)
+                return false;
+            if (cluster.DeletionProtection)
+                throw ApiError.Conflict("deletion_protected", $"cluster {clusterId} has deletion protection enabled");
+            var owner = new Principal(cluster.UserId, cluster.OwnerEmail, cluster.OrgId, cluster.OrgName, "member", false);
+            await BeginReleaseAsync(c, t, owner, clusterId, clock.Now());
+            return true;
+        }, ct);
+
     /// <summary>The exhaustion policy's release: no caller, and deletion protection does not hold it back.</summary>
     public Task ReleaseForUnpaidBalanceAsync(string clusterId, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>

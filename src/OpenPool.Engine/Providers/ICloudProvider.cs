@@ -25,7 +25,37 @@ internal interface ICloudProvider
 
     /// <summary>Unmounts the volume from every node of the cluster; the nodes restart to do so.</summary>
     Task<ProviderProgress> DetachVolumeAsync(AttachmentOrder order, CancellationToken ct);
+
+    /// <summary>Where a job's uploaded project, working directory and output live for the engine.</summary>
+    JobPaths PathsOf(string instanceId, string jobId);
+
+    /// <summary>Unpacks the uploaded project and starts the commands. Idempotent: a started job is left alone.</summary>
+    Task StartJobAsync(JobLaunch launch, CancellationToken ct);
+
+    /// <summary>Whether the job's commands still run, and their exit code once they stopped.</summary>
+    JobProcessState InspectJob(string instanceId, string jobId);
+
+    /// <summary>Asks the job's whole process tree to stop (SIGTERM), or forces it (SIGKILL).</summary>
+    void SignalJob(string instanceId, string jobId, bool force);
 }
+
+internal sealed record JobPaths(string Root, string Archive, string Work, string Output, string ExitCode, string Pid);
+
+internal sealed record VolumeMount(string VolumeId, string MountPath);
+
+internal sealed record JobLaunch(string JobId, string InstanceId, IReadOnlyList<string> Commands, bool PythonVenv, IReadOnlyList<VolumeMount> Volumes);
+
+internal enum JobProcessKind
+{
+    /// <summary>Launched but has not reported its process yet.</summary>
+    Starting,
+    Running,
+    Exited,
+    /// <summary>Neither running nor reporting an exit code: it was killed, or its node went away.</summary>
+    Lost,
+}
+
+internal sealed record JobProcessState(JobProcessKind Kind, int? ExitCode = null);
 
 internal sealed record VolumeOrder(string RequestId, string VolumeId, int SizeGb);
 

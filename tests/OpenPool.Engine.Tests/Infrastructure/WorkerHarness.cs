@@ -59,7 +59,7 @@ internal sealed class WorkerHarness : IDisposable
     }
 
     /// <summary>A provider as a fresh process would build it: no memory but the database.</summary>
-    public SimulatedCloud NewCloud() => new(Db, Options.Create(Simulated), Clock);
+    public SimulatedCloud NewCloud() => new(Db, Options.Create(Simulated), new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath }, Clock);
 
     public RequestWorker NewWorker()
     {

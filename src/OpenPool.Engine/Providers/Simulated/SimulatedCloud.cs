@@ -11,7 +11,7 @@ namespace OpenPool.Engine.Providers.Simulated;
 /// as a real provider would be left, and <c>sim_effects</c> records every effect that took place,
 /// at most once per (kind, object, request), which is how tests prove nothing happened twice.
 /// </summary>
-internal sealed class SimulatedCloud(Database db, IOptions<SimulatedOptions> options, TimeProvider clock) : ICloudProvider
+internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOptions> options, EngineOptions engine, TimeProvider clock) : ICloudProvider
 {
     private readonly SimulatedOptions _options = options.Value;
     private readonly int _seed = options.Value.Seed ?? Random.Shared.Next();

@@ -1,0 +1,249 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using OpenPool.Contracts;
+using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Http;
+
+namespace OpenPool.Engine.Jobs;
+
+/// <summary>
+/// The WebSocket half of jobs, speaking the official CLI's protocol: the first frame carries the key
+/// (<c>{"TENSORPOOL_KEY": …}</c>), server frames are JSON with <c>message</c>, <c>job_id</c>,
+/// <c>command</c> or <c>status</c>, and anything but a 1000 close is a failure the CLI reports with
+/// the close reason.
+/// </summary>
+internal static class JobSockets
+{
+    // Close codes in the private range (4000-4999), one per kind of refusal, with the reason text.
+    private const WebSocketCloseStatus BadRequest = (WebSocketCloseStatus)4400;
+    private const WebSocketCloseStatus Unauthorized = (WebSocketCloseStatus)4401;
+    private const WebSocketCloseStatus NotFound = (WebSocketCloseStatus)4404;
+    private const WebSocketCloseStatus Conflict = (WebSocketCloseStatus)4409;
+    private const WebSocketCloseStatus UploadFailed = (WebSocketCloseStatus)4500;
+
+    public static void MapJobSockets(this WebApplication app)
+    {
+        app.Map("/job/push", PushAsync).NoKeyRequired().ExcludeFromDescription();
+        app.Map("/job/listen/{job_id}", ListenAsync).NoKeyRequired().ExcludeFromDescription();
+    }
+
+    private static async Task PushAsync(HttpContext context, AccountStore accounts, JobStore jobs, JobRunner runner, SignedUrls urls, ILoggerFactory logs)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await ErrorHandling.WriteAsync(context, ApiError.BadRequest("websocket_required", "/job/push is a WebSocket endpoint."));
+            return;
+        }
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        var ct = context.RequestAborted;
+        var caller = await AuthenticateAsync(socket, accounts, ct);
+        if (caller is null)
+            return;
+
+        var payload = await ReceiveJsonAsync(socket, ct);
+        var tpConfig = Field(payload, "tp_config");
+        var clusterId = Field(payload, "cluster_id");
+        var system = Field(payload, "system") ?? "Linux";
+        var teardown = payload is { ValueKind: JsonValueKind.Object } p && p.TryGetProperty("teardown_cluster", out var td) && td.ValueKind == JsonValueKind.True;
+        if (tpConfig is null || clusterId is null)
+        {
+            await RefuseAsync(socket, BadRequest, "Send {\"tp_config\": <TOML text>, \"system\": ..., \"cluster_id\": \"c-...\", \"teardown_cluster\": false}.", ct);
+            return;
+        }
+        if (!JobConfig.TryParse(tpConfig, out var config, out var configError))
+        {
+            await RefuseAsync(socket, BadRequest, configError, ct);
+            return;
+        }
+        if (!system.Equals("Linux", StringComparison.OrdinalIgnoreCase) && !system.Equals("Darwin", StringComparison.OrdinalIgnoreCase))
+        {
+            await RefuseAsync(socket, BadRequest, $"Pushing from {system} is not supported yet; push from Linux, macOS or WSL.", ct);
+            return;
+        }
+
+        JobRecord job;
+        try
+        {
+            job = await jobs.CreateAsync(caller, clusterId, tpConfig, config!, teardown, system, runner.Options.MaxActivePerCluster, ct);
+        }
+        catch (ApiError error)
+        {
+            await RefuseAsync(socket, error.Status == StatusCodes.Status404NotFound ? NotFound : Conflict, error.Message, ct);
+            return;
+        }
+        await SendAsync(socket, new { job_id = job.Id, message = $"Job {job.Id} created on {job.ClusterId}. Uploading your project..." }, ct);
+
+        var upload = $"{JobsApi.PublicBase(context.Request, runner.Options)}/job/upload/{job.Id}?" +
+                     await urls.SignAsync("upload", job.Id, TimeSpan.FromMinutes(runner.Options.UploadUrlMinutes));
+        await SendAsync(socket, new { command = JobRunner.UploadCommand(job, upload), command_show_stdout = false }, ct);
+        var result = await ReceiveJsonAsync(socket, ct);
+        var exitCode = result is { ValueKind: JsonValueKind.Object } r && r.TryGetProperty("exit_code", out var code) && code.TryGetInt32(out var n) ? n : -1;
+        var uploaded = await jobs.GetAsync(job.Id, ct);
+        if (exitCode != 0 || uploaded?.UploadReceivedAt is null)
+        {
+            var stderr = Field(result, "command_stderr")?.Trim();
+            var reason = $"The project upload failed (exit code {exitCode}){(string.IsNullOrEmpty(stderr) ? "" : ": " + stderr)}";
+            await runner.FinishAsync(job, JobStatuses.Failed, null, reason, CancellationToken.None);
+            await RefuseAsync(socket, UploadFailed, reason, ct);
+            return;
+        }
+
+        try
+        {
+            await runner.StartAsync(uploaded, ct);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException)
+        {
+            logs.CreateLogger("OpenPool.Engine.Jobs").LogWarning(ex, "Could not start job {JobId}", job.Id);
+            var reason = "The uploaded project could not be unpacked: " + ex.Message;
+            await runner.FinishAsync(job, JobStatuses.Failed, null, reason, CancellationToken.None);
+            await RefuseAsync(socket, UploadFailed, reason, ct);
+            return;
+        }
+        await SendAsync(socket, new { message = $"Job {job.Id} is running on {job.ClusterId}. Follow it with: tp job listen {job.Id}" }, ct);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "job started", ct);
+    }
+
+    /// <summary>Replays the output so far, then follows it until the job ends; any number of listeners.</summary>
+    private static async Task ListenAsync(string job_id, HttpContext context, AccountStore accounts, JobStore jobs, JobRunner runner)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await ErrorHandling.WriteAsync(context, ApiError.BadRequest("websocket_required", "/job/listen/{job_id} is a WebSocket endpoint."));
+            return;
+        }
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        var ct = context.RequestAborted;
+        var caller = await AuthenticateAsync(socket, accounts, ct);
+        if (caller is null)
+            return;
+        var job = await jobs.GetVisibleAsync(caller, job_id, ct);
+        if (job is null)
+        {
+            await RefuseAsync(socket, NotFound, $"Job {job_id} not found.", ct);
+            return;
+        }
+
+        var outputPath = runner.PathsOf(job).Output;
+        long offset = 0;
+        var pending = new StringBuilder();
+        while (!ct.IsCancellationRequested)
+        {
+            // Read the status before the file, so output written just before the end is never missed.
+            var current = await jobs.GetAsync(job.Id, ct) ?? job;
+            offset = await SendNewOutputAsync(socket, outputPath, offset, pending, ct);
+            if (current.IsTerminal)
+            {
+                if (pending.Length > 0)
+                    await SendAsync(socket, new { message = pending.ToString() }, ct);
+                var success = current.Status == JobStatuses.Completed;
+                await SendAsync(socket, new
+                {
+                    status = success ? "success" : "error",
+                    message = $"Job {current.Id} {JobRunner.Describe(current.Status, current.ExitCode)}.",
+                }, ct);
+                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "job ended", ct);
+                return;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(100), ct);
+        }
+    }
+
+    /// <summary>Sends whole lines appended since <paramref name="offset"/> as one message frame; keeps a partial last line for later.</summary>
+    private static async Task<long> SendNewOutputAsync(WebSocket socket, string path, long offset, StringBuilder pending, CancellationToken ct)
+    {
+        if (!File.Exists(path))
+            return offset;
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        if (stream.Length <= offset)
+            return offset;
+        stream.Seek(offset, SeekOrigin.Begin);
+        var buffer = new byte[Math.Min(stream.Length - offset, 1024 * 1024)];
+        var read = await stream.ReadAsync(buffer, ct);
+        pending.Append(Encoding.UTF8.GetString(buffer, 0, read));
+        var text = pending.ToString();
+        var lastNewline = text.LastIndexOf('\n');
+        if (lastNewline >= 0)
+        {
+            await SendAsync(socket, new { message = text[..lastNewline] }, ct);
+            pending.Clear().Append(text[(lastNewline + 1)..]);
+        }
+        return offset + read;
+    }
+
+    private static async Task<Principal?> AuthenticateAsync(WebSocket socket, AccountStore accounts, CancellationToken ct)
+    {
+        var first = await ReceiveJsonAsync(socket, ct);
+        var key = Field(first, "TENSORPOOL_KEY");
+        var principal = key is null ? null : await accounts.AuthenticateAsync(key, ct);
+        if (principal is null)
+            await RefuseAsync(socket, Unauthorized,
+                key is null ? "The first message must be {\"TENSORPOOL_KEY\": \"<your key>\"}." : "Invalid API key. Check TENSORPOOL_KEY.", ct);
+        return principal;
+    }
+
+    private static async Task RefuseAsync(WebSocket socket, WebSocketCloseStatus code, string message, CancellationToken ct)
+    {
+        if (socket.State != WebSocketState.Open)
+            return;
+        await SendAsync(socket, new { message, status = "error" }, ct);
+        // Close reasons are limited to 123 bytes; the full text went in the message frame.
+        var reason = message.Length > 120 ? message[..117] + "..." : message;
+        await socket.CloseAsync(code, reason, ct);
+    }
+
+    private static Task SendAsync(WebSocket socket, object frame, CancellationToken ct) =>
+        socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(frame, ApiJson.Options), WebSocketMessageType.Text, endOfMessage: true, ct);
+
+    private static async Task<JsonElement?> ReceiveJsonAsync(WebSocket socket, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        while (true)
+        {
+            WebSocketReceiveResult result;
+            try
+            {
+                result = await socket.ReceiveAsync(chunk, ct);
+            }
+            catch (WebSocketException)
+            {
+                return null;
+            }
+            if (result.MessageType == WebSocketMessageType.Close)
+                return null;
+            buffer.Write(chunk, 0, result.Count);
+            if (buffer.Length > 4 * 1024 * 1024)
+                return null;
+            if (result.EndOfMessage)
+                break;
+        }
+        try
+        {
+            return JsonDocument.Parse(buffer.ToArray()).RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static string? Field(JsonElement? element, string name) =>
+        element is { ValueKind: JsonValueKind.Object } e && e.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()
+            : null;
+}
+
+internal static class JobsServices
+{
+    public static void AddJobs(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<JobsOptions>(configuration.GetSection("Jobs"));
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<JobRunner>();
+        services.AddSingleton<SignedUrls>();
+        services.AddSingleton<JobMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobMonitor>());
+    }
+}

@@ -1,0 +1,24 @@
+namespace OpenPool.Engine.Jobs;
+
+/// <summary>Job limits and behaviour (configuration section <c>Jobs</c>).</summary>
+internal sealed class JobsOptions
+{
+    /// <summary>Largest project upload accepted.</summary>
+    public long MaxUploadBytes { get; set; } = 512L * 1024 * 1024;
+    /// <summary>Output beyond this stops the job (status failed), protecting the engine's disk.</summary>
+    public long MaxOutputBytes { get; set; } = 256L * 1024 * 1024;
+    /// <summary>Jobs pending or running on one cluster at once.</summary>
+    public int MaxActivePerCluster { get; set; } = 4;
+    /// <summary>Create a fresh Python virtual environment for each job when python3 exists (as TensorPool does).</summary>
+    public bool PythonVenv { get; set; } = true;
+    /// <summary>How long a client has to finish its upload.</summary>
+    public double UploadUrlMinutes { get; set; } = 15;
+    /// <summary>How long pull's download links stay valid.</summary>
+    public double DownloadUrlMinutes { get; set; } = 60;
+    /// <summary>How long a canceled job gets between SIGTERM and SIGKILL.</summary>
+    public double CancelGraceSeconds { get; set; } = 5;
+    /// <summary>How often running jobs are checked.</summary>
+    public double MonitorIntervalMs { get; set; } = 200;
+    /// <summary>The URL clients reach this engine by, for upload and download links; default: what the client connected to.</summary>
+    public string? PublicUrl { get; set; }
+}
