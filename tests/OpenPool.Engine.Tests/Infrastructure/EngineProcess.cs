@@ -84,17 +84,23 @@ public sealed partial class EngineProcess : IAsyncDisposable
         Timeout = TimeSpan.FromSeconds(90),
     };
 
-    /// <summary>SIGKILL: no shutdown hooks, no flushing, exactly like a power cut for the process.</summary>
+    /// <summary>
+    /// SIGKILL to the engine alone: no shutdown hooks, no flushing, exactly like a crash. Jobs it
+    /// started keep running, as they would on real nodes.
+    /// </summary>
     public async Task KillAsync()
     {
-        _process.Kill(entireProcessTree: true);
+        _process.Kill(entireProcessTree: false);
         await _process.WaitForExitAsync();
     }
 
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
-            await KillAsync();
+        {
+            _process.Kill(entireProcessTree: true); // the test is over: take its jobs' processes along
+            await _process.WaitForExitAsync();
+        }
         _process.Dispose();
     }
 
