@@ -125,6 +125,42 @@ internal static class JobSockets
             return;
         }
 
+        // A listener that closes its end (Ctrl-C in tp, or a script that got what it wanted) is
+        // noticed at once by reading the socket alongside, and its close is answered.
+        using var listening = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var closedByClient = WatchForCloseAsync(socket, listening);
+        try
+        {
+            await FollowOutputAsync(socket, jobs, runner, job, listening.Token);
+        }
+        catch (OperationCanceledException) when (closedByClient.IsCompleted)
+        {
+            if (socket.State == WebSocketState.CloseReceived)
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+        }
+    }
+
+    private static async Task WatchForCloseAsync(WebSocket socket, CancellationTokenSource listening)
+    {
+        var buffer = new byte[1024];
+        try
+        {
+            while (socket.State == WebSocketState.Open)
+            {
+                var result = await socket.ReceiveAsync(buffer, listening.Token);
+                if (result.MessageType == WebSocketMessageType.Close)
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            return; // the listener vanished, or we are finishing anyway
+        }
+        await listening.CancelAsync();
+    }
+
+    private static async Task FollowOutputAsync(WebSocket socket, JobStore jobs, JobRunner runner, JobRecord job, CancellationToken ct)
+    {
         var outputPath = runner.PathsOf(job).Output;
         long offset = 0;
         var pending = new StringBuilder();

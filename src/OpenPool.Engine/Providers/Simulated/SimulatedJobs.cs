@@ -80,8 +80,31 @@ internal sealed partial class SimulatedCloud
             return new JobProcessState(JobProcessKind.Exited, code);
         if (!File.Exists(paths.Pid) || !int.TryParse(File.ReadAllText(paths.Pid).Trim(), out var pid))
             return new JobProcessState(JobProcessKind.Starting);
-        // The shell leads its own process group; any member still alive means the job runs.
-        return Kill(-pid, 0) == 0 ? new JobProcessState(JobProcessKind.Running) : new JobProcessState(JobProcessKind.Lost);
+        return IsAlive(pid) ? new JobProcessState(JobProcessKind.Running) : new JobProcessState(JobProcessKind.Lost);
+    }
+
+    /// <summary>
+    /// Whether the job's shell still runs. A zombie counts as gone: once the engine that started a
+    /// job has died, nothing may reap it (an init that does not reap orphans is common in
+    /// containers and micro-VMs), and kill(pid, 0) would report it alive forever.
+    /// </summary>
+    private static bool IsAlive(int pid)
+    {
+        var stat = $"/proc/{pid}/stat";
+        if (OperatingSystem.IsLinux())
+        {
+            try
+            {
+                var text = File.ReadAllText(stat);
+                var state = text[text.LastIndexOf(')') + 2];
+                return state is not ('Z' or 'X' or 'x');
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        }
+        return Kill(pid, 0) == 0;
     }
 
     public void SignalJob(string instanceId, string jobId, bool force)
@@ -99,8 +122,14 @@ internal sealed partial class SimulatedCloud
         script.Append($"JOB_DIR={Quote(paths.Root)}\n");
         script.Append("exec >> \"$JOB_DIR/output.log\" 2>&1 < /dev/null\n");
         script.Append("cd \"$JOB_DIR/work\" || { echo 1 > \"$JOB_DIR/exit_code\"; exit 1; }\n");
+        // A fresh venv per job, as TensorPool does. Copying pip into every venv (ensurepip) costs
+        // seconds per job; borrowing the base interpreter's pip through system site-packages costs
+        // ~0.1 s, and the pip shim makes `pip install` land in the venv, not the base.
         script.Append("if [ \"$OPENPOOL_VENV\" = 1 ] && command -v python3 >/dev/null 2>&1; then\n");
-        script.Append("  if python3 -m venv \"$JOB_DIR/venv\" >/dev/null 2>&1; then . \"$JOB_DIR/venv/bin/activate\";\n");
+        script.Append("  if python3 -m venv --without-pip --system-site-packages \"$JOB_DIR/venv\" >/dev/null 2>&1; then\n");
+        script.Append("    printf '#!/bin/sh\\nexec \"%s/venv/bin/python\" -m pip \"$@\"\\n' \"$JOB_DIR\" > \"$JOB_DIR/venv/bin/pip\"\n");
+        script.Append("    chmod +x \"$JOB_DIR/venv/bin/pip\"; cp \"$JOB_DIR/venv/bin/pip\" \"$JOB_DIR/venv/bin/pip3\"\n");
+        script.Append("    . \"$JOB_DIR/venv/bin/activate\"\n");
         script.Append("  else echo \"[openpool] python3 -m venv failed; running without a virtual environment\"; fi\n");
         script.Append("fi\n");
         script.Append("code=0\n");
