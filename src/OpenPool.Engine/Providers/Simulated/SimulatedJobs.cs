@@ -31,8 +31,16 @@ internal sealed partial class SimulatedCloud
     public async Task StartJobAsync(JobLaunch launch, CancellationToken ct)
     {
         var paths = PathsOf(launch.InstanceId, launch.JobId);
-        if (File.Exists(paths.Pid) || File.Exists(paths.ExitCode))
-            return; // already started, by this process or one before a restart
+        // Exactly one launch per job, however many callers race here (the push handler and the
+        // monitor) and across restarts: creating the marker file is the claim.
+        try
+        {
+            await using var claim = new FileStream(Path.Combine(paths.Root, "launched"), FileMode.CreateNew, FileAccess.Write);
+        }
+        catch (IOException) when (File.Exists(Path.Combine(paths.Root, "launched")))
+        {
+            return;
+        }
 
         if (Directory.Exists(paths.Work))
             Directory.Delete(paths.Work, recursive: true); // a half-unpacked project from an interrupted start
@@ -79,7 +87,13 @@ internal sealed partial class SimulatedCloud
         if (File.Exists(paths.ExitCode) && int.TryParse(File.ReadAllText(paths.ExitCode).Trim(), out var code))
             return new JobProcessState(JobProcessKind.Exited, code);
         if (!File.Exists(paths.Pid) || !int.TryParse(File.ReadAllText(paths.Pid).Trim(), out var pid))
-            return new JobProcessState(JobProcessKind.Starting);
+        {
+            // Launched but no pid for a minute: the engine died between claiming the launch and starting the shell.
+            var launched = new FileInfo(Path.Combine(paths.Root, "launched"));
+            return launched.Exists && clock.GetUtcNow() - launched.LastWriteTimeUtc > TimeSpan.FromMinutes(1)
+                ? new JobProcessState(JobProcessKind.Lost)
+                : new JobProcessState(JobProcessKind.Starting);
+        }
         return IsAlive(pid) ? new JobProcessState(JobProcessKind.Running) : new JobProcessState(JobProcessKind.Lost);
     }
 
