@@ -21,7 +21,7 @@ public sealed class JobEngineFixture : IAsyncLifetime, IDisposable
     {
         Engine = await EngineProcess.StartAsync(_dir.Path, "--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0",
             "--Simulated:RestartSeconds=0", "--Simulated:VolumeSeconds=0", "--Jobs:PythonVenv=false", "--Jobs:MaxActivePerCluster=3",
-            "--Jobs:MaxUploadBytes=1000000");
+            "--Jobs:MaxUploadBytes=1000000", "--Jobs:MaxOutputBytes=200000");
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dir.Path, "admin.key"))).Trim();
     }
 
@@ -267,5 +267,11 @@ public sealed class JobTests(JobEngineFixture fx) : IClassFixture<JobEngineFixtu
         Assert.Contains(fourth.Messages, m => m.Contains("active jobs", StringComparison.Ordinal));
         foreach (var jobId in running)
             await client.PostAsync($"/job/cancel/{jobId}", null);
+        foreach (var jobId in running)
+            await WaitForStatusAsync(client, jobId, "canceled");
+
+        var chatty = await CliJobClient.PushAsync(fx.Url, key, _project.Path, CliJobClient.Toml(["yes openpool | head -c 1000000", "sleep 60"]), clusterId);
+        var stopped = await WaitForStatusAsync(client, chatty.JobId!, "failed");
+        Assert.Contains("MaxOutputBytes", stopped.GetProperty("public_message").GetString());
     }
 }
