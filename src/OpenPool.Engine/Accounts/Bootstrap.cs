@@ -16,7 +16,19 @@ internal static class Bootstrap
     {
         if (await accounts.CountUsersAsync(ct) > 0)
             return null;
-        var (_, key) = await accounts.CreateUserAsync(AdminEmail, AdminOrg, "admin", isOperator: true, ct);
+        string key;
+        try
+        {
+            (_, key) = await accounts.CreateUserAsync(AdminEmail, AdminOrg, "admin", isOperator: true, ct);
+        }
+        catch (Http.ApiError error) when (error.Error == "user_exists")
+        {
+            return null; // another replica starting on the same fresh database got there first
+        }
+        catch (Exception ex) when (Data.Database.IsUniqueViolation(ex))
+        {
+            return null;
+        }
         var path = options.AdminKeyPath;
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         // Create the file with owner-only permissions before the secret is written into it.

@@ -1,38 +1,107 @@
+using System.Data;
 using System.Data.Common;
+using Dapper;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace OpenPool.Engine.Data;
 
+internal enum SqlDialect
+{
+    Sqlite,
+    Postgres,
+}
+
 /// <summary>
-/// The one way code reaches the database. Reads run on pooled connections concurrently; writes go
-/// through <see cref="WriteAsync{T}"/>, which takes SQLite's write lock up front (BEGIN IMMEDIATE)
-/// so a transaction never has to upgrade a read lock, the source of SQLITE_BUSY surprises under WAL.
+/// The one way code reaches the database: SQLite (embedded, one engine process) or PostgreSQL (any
+/// number of replicas). Stores write portable SQL; the few places the two differ ask this class
+/// (<see cref="SkipLocked"/>, <see cref="LockAsync"/>).
 /// </summary>
 internal sealed class Database : IDisposable
 {
     // SQLite has one writer per file; queueing writers in-process is cheaper than letting them spin
-    // on the busy handler.
+    // on the busy handler. PostgreSQL needs no such gate.
     private readonly SemaphoreSlim _writeGate = new(1, 1);
-    private readonly string _connectionString;
+    private readonly string? _sqliteConnectionString;
+    private readonly NpgsqlDataSource? _postgres;
 
-    public Database(string sqlitePath)
+    private Database(SqlDialect dialect, string? sqlitePath, string? sqliteConnectionString, NpgsqlDataSource? postgres)
     {
-        SqlitePath = Path.GetFullPath(sqlitePath);
-        _connectionString = new SqliteConnectionStringBuilder
+        Dialect = dialect;
+        SqlitePath = sqlitePath;
+        _sqliteConnectionString = sqliteConnectionString;
+        _postgres = postgres;
+    }
+
+    public SqlDialect Dialect { get; }
+
+    /// <summary>The SQLite file, when the database is SQLite.</summary>
+    public string? SqlitePath { get; }
+
+    public bool IsPostgres => Dialect == SqlDialect.Postgres;
+
+    /// <summary>Appended to a claim's row selection so concurrent replicas take different rows.</summary>
+    public string SkipLocked => IsPostgres ? " FOR UPDATE SKIP LOCKED" : "";
+
+    public static Database Sqlite(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var connectionString = new SqliteConnectionStringBuilder
         {
-            DataSource = SqlitePath,
+            DataSource = full,
             Mode = SqliteOpenMode.ReadWriteCreate,
             Cache = SqliteCacheMode.Private,
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
+        return new Database(SqlDialect.Sqlite, full, connectionString, null);
     }
 
-    public string SqlitePath { get; }
+    public static Database Postgres(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        return new Database(SqlDialect.Postgres, null, null, builder.Build());
+    }
+
+    /// <summary>A <c>--database</c> value: a PostgreSQL connection string or URL, or else a SQLite file path.</summary>
+    public static bool LooksLikePostgres(string value) =>
+        value.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) ||
+        value.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase) ||
+        value.Contains("Host=", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Turns <c>postgres://user:pass@host:port/db?sslmode=…</c> into Npgsql's key=value form.</summary>
+    public static string NormalizePostgres(string value)
+    {
+        if (!value.Contains("://", StringComparison.Ordinal))
+            return value;
+        var uri = new Uri(value);
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host,
+            Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
+            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')),
+        };
+        if (uri.UserInfo.Length > 0)
+        {
+            var parts = uri.UserInfo.Split(':', 2);
+            builder.Username = Uri.UnescapeDataString(parts[0]);
+            if (parts.Length == 2)
+                builder.Password = Uri.UnescapeDataString(parts[1]);
+        }
+        foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var kv = pair.Split('=', 2);
+            if (kv[0].Equals("sslmode", StringComparison.OrdinalIgnoreCase) && kv.Length == 2 && Enum.TryParse<SslMode>(kv[1], true, out var mode))
+                builder.SslMode = mode;
+        }
+        return builder.ConnectionString;
+    }
 
     public async Task<DbConnection> OpenAsync(CancellationToken ct = default)
     {
-        var connection = new SqliteConnection(_connectionString);
+        if (_postgres is not null)
+            return await _postgres.OpenConnectionAsync(ct);
+        var connection = new SqliteConnection(_sqliteConnectionString);
         await connection.OpenAsync(ct);
         using var pragma = connection.CreateCommand();
         // Per-connection settings; journal_mode=WAL is persistent and set once by the migrator.
@@ -40,6 +109,9 @@ internal sealed class Database : IDisposable
         await pragma.ExecuteNonQueryAsync(ct);
         return connection;
     }
+
+    /// <summary>A connection outside the pool's reach, for LISTEN (PostgreSQL only).</summary>
+    public NpgsqlConnection? CreateListenerConnection() => _postgres?.CreateConnection();
 
     public async Task<T> ReadAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken ct = default)
     {
@@ -49,10 +121,19 @@ internal sealed class Database : IDisposable
 
     public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct = default)
     {
+        if (IsPostgres)
+        {
+            await using var connection = await OpenAsync(ct);
+            await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct);
+            var result = await work(connection, transaction);
+            await transaction.CommitAsync(ct);
+            return result;
+        }
         await _writeGate.WaitAsync(ct);
         try
         {
             await using var connection = await OpenAsync(ct);
+            // BEGIN IMMEDIATE: take the write lock up front rather than upgrading a read lock later.
             await using var transaction = await connection.BeginTransactionAsync(ct);
             var result = await work(connection, transaction);
             await transaction.CommitAsync(ct);
@@ -67,8 +148,20 @@ internal sealed class Database : IDisposable
     public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken ct = default) =>
         WriteAsync<bool>(async (c, t) => { await work(c, t); return true; }, ct);
 
-    public static bool IsUniqueViolation(Exception ex) =>
-        ex is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+    /// <summary>
+    /// Serializes transactions that name the same key until they end (a PostgreSQL advisory lock).
+    /// SQLite transactions are serialized already.
+    /// </summary>
+    public Task LockAsync(DbConnection c, DbTransaction t, string key) =>
+        IsPostgres ? c.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", new { key }, t) : Task.CompletedTask;
 
-    public void Dispose() => _writeGate.Dispose();
+    public static bool IsUniqueViolation(Exception ex) =>
+        ex is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 } ||
+        ex is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
+    public void Dispose()
+    {
+        _writeGate.Dispose();
+        _postgres?.Dispose();
+    }
 }

@@ -4,25 +4,35 @@ using Dapper;
 namespace OpenPool.Engine.Data;
 
 /// <summary>
-/// Applies the embedded, numbered SQL scripts that a database has not seen yet, each in its own
-/// transaction, so an existing database is upgraded in place and a half-applied script never sticks.
+/// Applies the embedded, numbered SQL scripts of the database's dialect that it has not seen yet,
+/// each in its own transaction, so an existing database is upgraded in place and a half-applied
+/// script never sticks. On PostgreSQL an advisory lock makes replicas starting together take turns.
 /// </summary>
 internal static class Migrator
 {
+    private const string Lock = "openpool:migrations";
+
     public static async Task<int> MigrateAsync(Database db, TimeProvider clock, CancellationToken ct = default)
     {
-        await using (var connection = await db.OpenAsync(ct))
+        if (!db.IsPostgres)
         {
+            await using var connection = await db.OpenAsync(ct);
             await connection.ExecuteAsync("PRAGMA journal_mode=WAL;");
-            await connection.ExecuteAsync(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
         }
+        await db.WriteAsync(async (c, t) =>
+        {
+            await db.LockAsync(c, t, Lock);
+            await c.ExecuteAsync(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                transaction: t);
+        }, ct);
 
         var applied = 0;
-        foreach (var (version, name, sql) in LoadScripts("sqlite"))
+        foreach (var (version, name, sql) in LoadScripts(db.IsPostgres ? "postgres" : "sqlite"))
         {
             var done = await db.WriteAsync(async (c, t) =>
             {
+                await db.LockAsync(c, t, Lock);
                 var exists = await c.ExecuteScalarAsync<long>(
                     "SELECT COUNT(*) FROM schema_migrations WHERE version = @version", new { version }, t);
                 if (exists > 0)

@@ -33,8 +33,10 @@ internal static class EngineHosting
         builder.Services.AddSingleton(_ =>
         {
             Directory.CreateDirectory(options.DataDir);
+            if (options.PostgresConnectionString is { } postgres)
+                return Database.Postgres(postgres);
             Directory.CreateDirectory(Path.GetDirectoryName(options.DatabasePath)!);
-            return new Database(options.DatabasePath);
+            return Database.Sqlite(options.DatabasePath!);
         });
     }
 
@@ -58,7 +60,7 @@ internal static class EngineHosting
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             foreach (var address in addresses)
                 Console.WriteLine($"OpenPool engine listening on {address}");
-            Console.WriteLine($"Data directory: {options.DataDir} (database {options.DatabasePath})");
+            Console.WriteLine($"Data directory: {options.DataDir}; database: {options.DatabaseDescription}");
             if (adminKey is not null)
             {
                 Console.WriteLine($"Created the operator account {Bootstrap.AdminEmail}. Its admin API key (shown once) is:");

@@ -6,21 +6,50 @@ internal sealed class EngineOptions
     public const string DefaultUrl = "http://127.0.0.1:8000";
 
     public required string DataDir { get; init; }
-    public required string DatabasePath { get; init; }
+
+    /// <summary>The SQLite file, unless <see cref="PostgresConnectionString"/> is set.</summary>
+    public string? DatabasePath { get; init; }
+
+    /// <summary>Npgsql connection string when the engine runs on PostgreSQL (scale-out).</summary>
+    public string? PostgresConnectionString { get; init; }
 
     public string AdminKeyPath => Path.Combine(DataDir, "admin.key");
+
+    public string DatabaseDescription => PostgresConnectionString is not null
+        ? "PostgreSQL " + RedactPassword(PostgresConnectionString)
+        : $"SQLite {DatabasePath}";
 
     public static EngineOptions From(IConfiguration configuration)
     {
         var dataDir = Path.GetFullPath(First(configuration, "data-dir", "DataDir") ?? ".openpool");
         var database = First(configuration, "database", "Database");
-        if (database is not null && (database.Contains("Host=", StringComparison.OrdinalIgnoreCase) || database.StartsWith("postgres", StringComparison.OrdinalIgnoreCase)))
-            throw new EngineStartupException("PostgreSQL is not supported by this build yet; pass a SQLite file path to --database.");
+        if (database is not null && Data.Database.LooksLikePostgres(database))
+        {
+            string normalized;
+            try
+            {
+                normalized = Data.Database.NormalizePostgres(database);
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(normalized);
+            }
+            catch (Exception ex) when (ex is ArgumentException or UriFormatException or FormatException)
+            {
+                throw new EngineStartupException($"--database is not a valid PostgreSQL connection string or URL: {ex.Message}");
+            }
+            return new EngineOptions { DataDir = dataDir, PostgresConnectionString = normalized };
+        }
         return new EngineOptions
         {
             DataDir = dataDir,
             DatabasePath = Path.GetFullPath(database ?? Path.Combine(dataDir, "openpool.db")),
         };
+    }
+
+    private static string RedactPassword(string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (!string.IsNullOrEmpty(builder.Password))
+            builder.Password = "***";
+        return builder.ConnectionString;
     }
 
     private static string? First(IConfiguration configuration, params string[] keys) =>

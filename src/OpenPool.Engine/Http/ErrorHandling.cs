@@ -55,6 +55,11 @@ internal static class ErrorHandling
             {
                 await WriteAsync(context, new ApiError(bad.StatusCode, "bad_request", "The request could not be read: " + bad.Message));
             }
+            catch (Exception ex) when (Data.Database.IsUniqueViolation(ex))
+            {
+                // Two requests raced past a uniqueness check (names, ids) and the database kept one.
+                await WriteAsync(context, ApiError.Conflict("conflict", "A conflicting change was made at the same time. Retry the request."));
+            }
         });
 
         // Answers the framework produced without a body (404 for an unknown route, 405, 415…) get one.

@@ -89,28 +89,37 @@ internal sealed class Idempotency(Database db, TimeProvider clock)
         await capture.CopyToAsync(original, context.RequestAborted);
     }
 
-    /// <summary>Claims the key for this call (returns null), or returns what an earlier call with it left.</summary>
+    /// <summary>
+    /// Claims the key for this call (returns null), or returns what an earlier call with it left.
+    /// Each step is a single statement, so concurrent duplicates on any replica see one winner: the
+    /// insert succeeds for exactly one, and only one can take over an expired or abandoned record.
+    /// </summary>
     private Task<StoredAnswer?> ClaimAsync(string userId, string key, string hash, long now, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            var existing = await c.QuerySingleOrDefaultAsync<StoredAnswer>(
+            var lockedUntil = now + (long)InFlightLease.TotalMilliseconds;
+            var inserted = await c.ExecuteAsync(
+                """
+                INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at, locked_until)
+                VALUES (@userId, @key, @hash, @now, @lockedUntil) ON CONFLICT (user_id, idem_key) DO NOTHING
+                """, new { userId, key, hash, now, lockedUntil }, t);
+            if (inserted == 1)
+                return null;
+            var takenOver = await c.ExecuteAsync(
+                """
+                UPDATE idempotency_keys SET request_hash = @hash, created_at = @now, locked_until = @lockedUntil,
+                    status_code = NULL, content_type = NULL, response_body = NULL
+                WHERE user_id = @userId AND idem_key = @key
+                  AND (created_at < @expiredBefore OR (status_code IS NULL AND locked_until < @now))
+                """, new { userId, key, hash, now, lockedUntil, expiredBefore = now - (long)Lifetime.TotalMilliseconds }, t);
+            if (takenOver == 1)
+                return null;
+            return await c.QuerySingleAsync<StoredAnswer>(
                 """
                 SELECT request_hash AS RequestHash, created_at AS CreatedAt, locked_until AS LockedUntil, status_code AS StatusCode,
                        content_type AS ContentType, response_body AS ResponseBody
                 FROM idempotency_keys WHERE user_id = @userId AND idem_key = @key
                 """, new { userId, key }, t);
-            var expired = existing is not null && existing.CreatedAt < now - (long)Lifetime.TotalMilliseconds;
-            var abandoned = existing is { StatusCode: null } && existing.LockedUntil < now;
-            if (existing is not null && !expired && !abandoned)
-                return existing;
-            await c.ExecuteAsync(
-                """
-                INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at, locked_until)
-                VALUES (@userId, @key, @hash, @now, @lockedUntil)
-                ON CONFLICT (user_id, idem_key) DO UPDATE SET request_hash = @hash, created_at = @now, locked_until = @lockedUntil,
-                    status_code = NULL, content_type = NULL, response_body = NULL
-                """, new { userId, key, hash, now, lockedUntil = now + (long)InFlightLease.TotalMilliseconds }, t);
-            return null;
         }, ct);
 
     private Task ForgetAsync(string userId, string key) =>

@@ -100,7 +100,8 @@ internal sealed class RequestStore(Database db)
     /// Claims up to <paramref name="limit"/> due requests for <paramref name="owner"/>: pending or
     /// retrying ones whose time has come, and processing ones whose lease lapsed (a dead worker's),
     /// skipping any that wait behind earlier unfinished work on the same object. Each claim bumps
-    /// the fencing token, which every later write must present.
+    /// the fencing token, which every later write must present. On PostgreSQL, replicas claiming at
+    /// once skip each other's locked rows instead of queueing on them.
     /// </summary>
     public Task<IReadOnlyList<RequestRow>> ClaimAsync(string owner, int limit, long now, long leaseMs, CancellationToken ct = default) =>
         db.WriteAsync<IReadOnlyList<RequestRow>>(async (c, t) =>
@@ -117,7 +118,7 @@ internal sealed class RequestStore(Database db)
                       AND NOT EXISTS (SELECT 1 FROM requests p
                                       WHERE p.object_id = r.object_id AND p.finished_at IS NULL AND p.seq < r.seq)
                     ORDER BY r.next_run_at, r.seq
-                    LIMIT @limit)
+                    LIMIT @limit{db.SkipLocked})
                 RETURNING {Columns}
                 """, new { owner, now, expires = now + leaseMs, limit }, t);
             return rows.OrderBy(r => r.Seq).ToList();

@@ -11,12 +11,12 @@ public sealed class MigratorTests
     {
         using var dir = new TempDir();
         var path = Path.Combine(dir.Path, "openpool.db");
-        using (var db = new Database(path))
+        using (var db = Database.Sqlite(path))
         {
             Assert.True(await Migrator.MigrateAsync(db, TimeProvider.System) >= 1);
             await db.WriteAsync((c, t) => c.ExecuteAsync("INSERT INTO orgs (id, name, created_at) VALUES ('o-1', 'kept', 0)", transaction: t));
         }
-        using (var db = new Database(path))
+        using (var db = Database.Sqlite(path))
         {
             Assert.Equal(0, await Migrator.MigrateAsync(db, TimeProvider.System));
             Assert.Equal("kept", await db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT name FROM orgs WHERE id = 'o-1'")));

@@ -27,7 +27,7 @@ internal sealed class WorkerHarness : IDisposable
         Simulated = simulated;
         RequestOptions = requests;
         Billing = billing;
-        Db = new Database(Path.Combine(_dir.Path, "openpool.db"));
+        Db = Database.Sqlite(Path.Combine(_dir.Path, "openpool.db"));
         Requests = new RequestStore(Db);
         Clusters = new ClusterStore(Db, Clock, Options.Create(Billing));
         Accounts = new AccountStore(Db, Clock, Options.Create(Billing));
@@ -59,7 +59,7 @@ internal sealed class WorkerHarness : IDisposable
     }
 
     /// <summary>A provider as a fresh process would build it: no memory but the database.</summary>
-    public SimulatedCloud NewCloud() => new(Db, Options.Create(Simulated), new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath }, Clock);
+    public SimulatedCloud NewCloud() => new(Db, Options.Create(Simulated), new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath! }, Clock);
 
     public RequestWorker NewWorker()
     {

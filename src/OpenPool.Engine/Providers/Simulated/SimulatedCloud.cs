@@ -19,6 +19,8 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
     public Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
+            // Provision and release of one cluster never interleave (replicas on PostgreSQL).
+            await db.LockAsync(c, t, "sim:cluster:" + order.ClusterId);
             var now = clock.Now();
             if (await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM sim_tombstones WHERE object_id = @ClusterId", order, t) > 0)
                 return ProviderProgress.Permanent($"Cluster {order.ClusterId} was released; it will not be provisioned.");
@@ -37,6 +39,7 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
 
                 if (_options.Capacity.TryGetValue(order.InstanceType, out var capacity))
                 {
+                    await db.LockAsync(c, t, "sim:capacity:" + order.InstanceType);
                     var inUse = await c.ExecuteScalarAsync<long>(
                         "SELECT COUNT(*) FROM sim_nodes WHERE instance_type = @InstanceType AND state IN ('provisioning', 'running')", order, t);
                     if (inUse + order.InstanceIds.Count > capacity)
@@ -77,6 +80,7 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
     public Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
+            await db.LockAsync(c, t, "sim:cluster:" + order.ClusterId);
             var now = clock.Now();
             // The tombstone comes first: from here on no provision of this cluster can take effect,
             // even one a superseded worker is still carrying out.
@@ -130,17 +134,14 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
         db.WriteAsync(async (c, t) =>
         {
             var now = clock.Now();
-            var readyAt = await c.ExecuteScalarAsync<long?>(
+            // First call starts the operation; a repeated or concurrent one finds it.
+            await c.ExecuteAsync(
+                "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@requestId, @kind, @now, @readyAt) ON CONFLICT DO NOTHING",
+                new { requestId, kind, now, readyAt = now + (long)(seconds * 1000) }, t);
+            var readyAt = await c.ExecuteScalarAsync<long>(
                 "SELECT ready_at FROM sim_operations WHERE request_id = @requestId AND kind = @kind", new { requestId, kind }, t);
-            if (readyAt is null)
-            {
-                readyAt = now + (long)(seconds * 1000);
-                await c.ExecuteAsync(
-                    "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@requestId, @kind, @now, @readyAt)",
-                    new { requestId, kind, now, readyAt }, t);
-            }
             if (now < readyAt)
-                return ProviderProgress.Working(working, TimeSpan.FromMilliseconds(readyAt.Value - now));
+                return ProviderProgress.Working(working, TimeSpan.FromMilliseconds(readyAt - now));
             await RecordEffectAsync(c, t, kind, objectId, requestId, now);
             return ProviderProgress.Done(working + ": done");
         }, ct);
