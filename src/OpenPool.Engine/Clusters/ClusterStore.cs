@@ -202,7 +202,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     /// <summary>Moves the cluster and its instances to <paramref name="status"/>; with <paramref name="onlyFrom"/>, only from those states.</summary>
     public static async Task<bool> SetStatusAsync(DbConnection c, DbTransaction t, string clusterId, string status, long now, params string[] onlyFrom)
     {
-        var guard = onlyFrom.Length == 0 ? "" : " AND status IN @onlyFrom";
+        var guard = onlyFrom.Length == 0 ? "" : " AND " + Sql.In(c, "status", "@onlyFrom");
         var changed = await c.ExecuteAsync(
             $"UPDATE clusters SET status = @status, updated_at = @now WHERE id = @clusterId{guard}",
             new { clusterId, status, now, onlyFrom }, t);
@@ -232,7 +232,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
         if (clusterIds.Length == 0)
             return [];
         var rows = await c.QueryAsync<InstanceRecord>(
-            "SELECT id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress FROM instances WHERE cluster_id IN @clusterIds ORDER BY cluster_id, node_index",
+            $"SELECT id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress FROM instances WHERE {Sql.In(c, "cluster_id", "@clusterIds")} ORDER BY cluster_id, node_index",
             new { clusterIds }, t);
         return rows.AsList();
     }

@@ -181,7 +181,7 @@ internal sealed class VolumeStore(Database db, TimeProvider clock, IOptions<Bill
         if (volumeIds.Length == 0)
             return [];
         var rows = await c.QueryAsync<AttachmentRecord>(
-            "SELECT volume_id AS VolumeId, cluster_id AS ClusterId, status FROM volume_attachments WHERE volume_id IN @volumeIds ORDER BY created_at",
+            $"SELECT volume_id AS VolumeId, cluster_id AS ClusterId, status FROM volume_attachments WHERE {Sql.In(c, "volume_id", "@volumeIds")} ORDER BY created_at",
             new { volumeIds }, t);
         return rows.AsList();
     }

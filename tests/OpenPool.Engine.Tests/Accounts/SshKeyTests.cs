@@ -5,9 +5,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Accounts;
 
-public sealed class SshKeyTests : IDisposable
+public abstract class SshKeyTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new();
+    private readonly EngineFactory _engine = new(backend);
 
     public void Dispose() => _engine.Dispose();
 
@@ -104,3 +104,7 @@ public sealed class SshKeyTests : IDisposable
         Assert.Equal(HttpStatusCode.UnprocessableEntity, bad.StatusCode);
     }
 }
+
+public sealed class SshKeyOnSqlite() : SshKeyTests(Backend.Sqlite);
+
+public sealed class SshKeyOnPostgres() : SshKeyTests(Backend.Postgres);

@@ -4,9 +4,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Accounts;
 
-public sealed class UserAndOperatorTests : IDisposable
+public abstract class UserAndOperatorTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new();
+    private readonly EngineFactory _engine = new(backend);
 
     public void Dispose() => _engine.Dispose();
 
@@ -134,3 +134,7 @@ public sealed class UserAndOperatorTests : IDisposable
         Assert.Equal(HttpStatusCode.Accepted, (await broke.PostAsJsonAsync("/cluster/create", new { instance_type = "1xH100" })).StatusCode);
     }
 }
+
+public sealed class UserAndOperatorOnSqlite() : UserAndOperatorTests(Backend.Sqlite);
+
+public sealed class UserAndOperatorOnPostgres() : UserAndOperatorTests(Backend.Postgres);

@@ -5,9 +5,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Clusters;
 
-public sealed class ClusterLifecycleTests : IDisposable
+public abstract class ClusterLifecycleTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new();
+    private readonly EngineFactory _engine = new(backend);
 
     public void Dispose() => _engine.Dispose();
 
@@ -84,7 +84,7 @@ public sealed class ClusterLifecycleTests : IDisposable
     public async Task Deletion_protection_refuses_destroy_until_turned_off()
     {
         // Slow provisioning keeps the claim in flight while the destroy arrives.
-        using var engine = new EngineFactory(new() { ["Simulated:ProvisionSeconds"] = "30" });
+        using var engine = new EngineFactory(backend, new() { ["Simulated:ProvisionSeconds"] = "30" });
         var client = engine.Admin();
         var (clusterId, requestId, _) = await client.CreateClusterAsync(extra: new { deletion_protection = true });
 
@@ -151,3 +151,7 @@ public sealed class ClusterLifecycleTests : IDisposable
         Assert.Equal("instance_not_running", (await response.Json()).GetProperty("error").GetString());
     }
 }
+
+public sealed class ClusterLifecycleOnSqlite() : ClusterLifecycleTests(Backend.Sqlite);
+
+public sealed class ClusterLifecycleOnPostgres() : ClusterLifecycleTests(Backend.Postgres);

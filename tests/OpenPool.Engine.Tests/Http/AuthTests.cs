@@ -1,12 +1,15 @@
 using System.Net;
 using System.Net.Http.Json;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using OpenPool.Engine.Data;
 using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Http;
 
-public sealed class AuthTests : IDisposable
+public abstract class AuthTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new();
+    private readonly EngineFactory _engine = new(backend);
 
     public void Dispose() => _engine.Dispose();
 
@@ -54,8 +57,12 @@ public sealed class AuthTests : IDisposable
         Assert.True(key.Length >= 4 + 43, "a key carries at least 32 random bytes");
         if (!OperatingSystem.IsWindows())
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_engine.DataDir, "admin.key")));
-        var database = await File.ReadAllBytesAsync(Path.Combine(_engine.DataDir, "openpool.db"));
-        Assert.DoesNotContain(key, System.Text.Encoding.UTF8.GetString(database));
+        var db = _engine.Services.GetRequiredService<Database>();
+        var stored = (await db.ReadAsync(c => c.QueryAsync<(string Hash, string Prefix)>("SELECT key_hash, prefix FROM api_keys"))).ToList();
+        Assert.Contains(stored, k => k.Hash == Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key))));
+        Assert.DoesNotContain(stored, k => k.Hash.Contains(key, StringComparison.Ordinal) || k.Prefix.Length >= key.Length);
+        if (db.SqlitePath is { } file)
+            Assert.DoesNotContain(key, System.Text.Encoding.UTF8.GetString(await File.ReadAllBytesAsync(file)));
     }
 
     [Fact]
@@ -72,3 +79,7 @@ public sealed class AuthTests : IDisposable
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
     }
 }
+
+public sealed class AuthOnSqlite() : AuthTests(Backend.Sqlite);
+
+public sealed class AuthOnPostgres() : AuthTests(Backend.Postgres);

@@ -7,9 +7,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Http;
 
-public sealed class IdempotencyTests : IDisposable
+public abstract class IdempotencyTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new();
+    private readonly EngineFactory _engine = new(backend);
 
     public void Dispose() => _engine.Dispose();
 
@@ -100,7 +100,7 @@ public sealed class IdempotencyTests : IDisposable
         var client = _engine.Admin();
         // Another call (on this or another replica) has claimed the key and not answered yet.
         var db = _engine.Services.GetRequiredService<Database>();
-        var adminId = await db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT id FROM users WHERE is_operator = 1"));
+        var adminId = await db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT id FROM users WHERE is_operator = @yes", new { yes = true }));
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         await db.WriteAsync((c, t) => c.ExecuteAsync(
             "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at, locked_until) VALUES (@adminId, 'busy', 'x', @now, @until)",
@@ -115,3 +115,7 @@ public sealed class IdempotencyTests : IDisposable
         Assert.Equal(HttpStatusCode.Accepted, (await client.SendAsync(Create("busy", new { instance_type = "1xH100" }))).StatusCode);
     }
 }
+
+public sealed class IdempotencyOnSqlite() : IdempotencyTests(Backend.Sqlite);
+
+public sealed class IdempotencyOnPostgres() : IdempotencyTests(Backend.Postgres);

@@ -5,9 +5,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 namespace OpenPool.Engine.Tests.Http;
 
 /// <summary>Another tenant's ids answer 404, never 403, on every endpoint, so ids cannot be probed.</summary>
-public sealed class TenantIsolationTests : IDisposable
+public abstract class TenantIsolationTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new();
+    private readonly EngineFactory _engine = new(backend);
 
     public void Dispose() => _engine.Dispose();
 
@@ -64,3 +64,7 @@ public sealed class TenantIsolationTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, (await second.GetAsync($"/cluster/info/{clusterId}")).StatusCode);
     }
 }
+
+public sealed class TenantIsolationOnSqlite() : TenantIsolationTests(Backend.Sqlite);
+
+public sealed class TenantIsolationOnPostgres() : TenantIsolationTests(Backend.Postgres);

@@ -6,9 +6,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 namespace OpenPool.Engine.Tests.Http;
 
 /// <summary>Every kind of bad input answers 422 in FastAPI's shape, with a readable message; never a 500.</summary>
-public sealed class ValidationTests : IDisposable
+public abstract class ValidationTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new();
+    private readonly EngineFactory _engine = new(backend);
 
     public void Dispose() => _engine.Dispose();
 
@@ -118,3 +118,7 @@ public sealed class ValidationTests : IDisposable
             !string.IsNullOrEmpty(d.GetProperty("msg").GetString()));
     }
 }
+
+public sealed class ValidationOnSqlite() : ValidationTests(Backend.Sqlite);
+
+public sealed class ValidationOnPostgres() : ValidationTests(Backend.Postgres);

@@ -15,8 +15,9 @@ public sealed class EngineFactory : WebApplicationFactory<Program>
     private readonly TempDir _dir = new();
     private readonly Dictionary<string, string> _settings;
 
-    public EngineFactory(Dictionary<string, string>? settings = null)
+    public EngineFactory(Backend backend = Backend.Sqlite, Dictionary<string, string>? settings = null)
     {
+        Backend = backend;
         _settings = new Dictionary<string, string>
         {
             ["Simulated:ProvisionSeconds"] = "1",
@@ -24,7 +25,11 @@ public sealed class EngineFactory : WebApplicationFactory<Program>
         };
         foreach (var (key, value) in settings ?? [])
             _settings[key] = value;
+        if (backend == Backend.Postgres)
+            _settings["database"] = PostgresServer.Instance.CreateDatabase();
     }
+
+    public Backend Backend { get; }
 
     public string DataDir => _dir.Path;
 

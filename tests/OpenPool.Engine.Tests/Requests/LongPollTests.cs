@@ -6,9 +6,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Requests;
 
-public sealed class LongPollTests : IDisposable
+public abstract class LongPollTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new(new() { ["Simulated:ProvisionSeconds"] = "1.5" });
+    private readonly EngineFactory _engine = new(backend, new() { ["Simulated:ProvisionSeconds"] = "1.5" });
 
     public void Dispose() => _engine.Dispose();
 
@@ -67,3 +67,7 @@ public sealed class LongPollTests : IDisposable
         Assert.InRange(response.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 2);
     }
 }
+
+public sealed class LongPollOnSqlite() : LongPollTests(Backend.Sqlite);
+
+public sealed class LongPollOnPostgres() : LongPollTests(Backend.Postgres);

@@ -4,9 +4,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Requests;
 
-public sealed class RequestListTests : IDisposable
+public abstract class RequestListTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new(new() { ["Simulated:ProvisionSeconds"] = "30" });
+    private readonly EngineFactory _engine = new(backend, new() { ["Simulated:ProvisionSeconds"] = "30" });
 
     public void Dispose() => _engine.Dispose();
 
@@ -62,3 +62,7 @@ public sealed class RequestListTests : IDisposable
         Assert.Contains("req_doesnotexist", body.GetProperty("message").GetString());
     }
 }
+
+public sealed class RequestListOnSqlite() : RequestListTests(Backend.Sqlite);
+
+public sealed class RequestListOnPostgres() : RequestListTests(Backend.Postgres);

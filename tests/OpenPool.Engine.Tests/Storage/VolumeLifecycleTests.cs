@@ -5,9 +5,9 @@ using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Storage;
 
-public sealed class VolumeLifecycleTests : IDisposable
+public abstract class VolumeLifecycleTests(Backend backend) : IDisposable
 {
-    private readonly EngineFactory _engine = new(new()
+    private readonly EngineFactory _engine = new(backend, new()
     {
         ["Simulated:ProvisionSeconds"] = "2",
         ["Simulated:VolumeSeconds"] = "0.5",
@@ -175,3 +175,7 @@ public sealed class VolumeLifecycleTests : IDisposable
         Assert.DoesNotContain(storageId, await (await outsider.GetAsync("/storage/list?include_org=true")).Content.ReadAsStringAsync());
     }
 }
+
+public sealed class VolumeLifecycleOnSqlite() : VolumeLifecycleTests(Backend.Sqlite);
+
+public sealed class VolumeLifecycleOnPostgres() : VolumeLifecycleTests(Backend.Postgres);
