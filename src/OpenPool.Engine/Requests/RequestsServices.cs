@@ -9,6 +9,7 @@ internal static class RequestsServices
         services.Configure<RequestOptions>(configuration.GetSection("Requests"));
         services.AddSingleton<RequestStore>();
         services.AddSingleton<RequestSignals>();
+        services.AddHostedService<PostgresChangeFeed>();
         services.AddSingleton<RequestWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<RequestWorker>());
         services.AddSingleton<RetentionSweeper>();
