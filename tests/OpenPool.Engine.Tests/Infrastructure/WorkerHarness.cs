@@ -22,12 +22,12 @@ internal sealed class WorkerHarness : IDisposable
 {
     private readonly TempDir _dir = new();
 
-    private WorkerHarness(SimulatedOptions simulated, RequestOptions requests, BillingOptions billing)
+    private WorkerHarness(SimulatedOptions simulated, RequestOptions requests, BillingOptions billing, Database? db)
     {
         Simulated = simulated;
         RequestOptions = requests;
         Billing = billing;
-        Db = Database.Sqlite(Path.Combine(_dir.Path, "openpool.db"));
+        Db = db ?? Database.Sqlite(Path.Combine(_dir.Path, "openpool.db"));
         Requests = new RequestStore(Db);
         Clusters = new ClusterStore(Db, Clock, Options.Create(Billing));
         Accounts = new AccountStore(Db, Clock, Options.Create(Billing));
@@ -48,10 +48,11 @@ internal sealed class WorkerHarness : IDisposable
     public long LeaseMs => (long)(RequestOptions.LeaseSeconds * 1000);
 
     public static async Task<WorkerHarness> CreateAsync(
-        SimulatedOptions? simulated = null, RequestOptions? requests = null, BillingOptions? billing = null, decimal? balanceUsd = null)
+        SimulatedOptions? simulated = null, RequestOptions? requests = null, BillingOptions? billing = null, decimal? balanceUsd = null, Database? db = null)
     {
         var harness = new WorkerHarness(
-            simulated ?? new SimulatedOptions { ProvisionSeconds = 0, ReleaseSeconds = 0, VolumeSeconds = 0, RestartSeconds = 0 }, requests ?? new RequestOptions(), billing ?? new BillingOptions());
+            simulated ?? new SimulatedOptions { ProvisionSeconds = 0, ReleaseSeconds = 0, VolumeSeconds = 0, RestartSeconds = 0 }, requests ?? new RequestOptions(),
+            billing ?? new BillingOptions(), db);
         await Migrator.MigrateAsync(harness.Db, harness.Clock);
         var (userId, _) = await harness.Accounts.CreateUserAsync("owner@example.com", "lab", "admin", isOperator: false, CancellationToken.None, balanceUsd);
         harness.Owner = new Principal(userId, "owner@example.com", await harness.Db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT org_id FROM users")), "lab", "admin", false);
@@ -59,18 +60,23 @@ internal sealed class WorkerHarness : IDisposable
     }
 
     /// <summary>A provider as a fresh process would build it: no memory but the database.</summary>
-    public SimulatedCloud NewCloud() => new(Db, Options.Create(Simulated), new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath! }, Clock);
+    public SimulatedCloud NewCloud(Database? db = null) => new(db ?? Db, Options.Create(Simulated), new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath }, Clock);
 
-    public RequestWorker NewWorker()
+    /// <summary>A worker as a separate replica would run it; pass another <see cref="Database"/> on the same PostgreSQL to make it one.</summary>
+    public RequestWorker NewWorker(Database? db = null)
     {
-        var cloud = NewCloud();
+        db ??= Db;
+        var cloud = NewCloud(db);
+        var requests = new RequestStore(db);
+        var clusters = new ClusterStore(db, Clock, Options.Create(Billing));
+        var volumes = new VolumeStore(db, Clock, Options.Create(Billing));
         IRequestHandler[] handlers =
         [
-            new ClaimHandler(Clusters, cloud), new ReleaseHandler(cloud), new EditHandler(),
-            new StorageCreateHandler(Volumes, cloud), new StorageDestroyHandler(Volumes, cloud), new StorageEditHandler(Volumes, cloud),
-            new StorageAttachHandler(Volumes, Clusters, cloud), new StorageDetachHandler(Clusters, cloud),
+            new ClaimHandler(clusters, cloud), new ReleaseHandler(cloud), new EditHandler(),
+            new StorageCreateHandler(volumes, cloud), new StorageDestroyHandler(volumes, cloud), new StorageEditHandler(volumes, cloud),
+            new StorageAttachHandler(volumes, clusters, cloud), new StorageDetachHandler(clusters, cloud),
         ];
-        return new RequestWorker(Requests, Db, handlers, Signals, Options.Create(RequestOptions), Clock, NullLogger<RequestWorker>.Instance);
+        return new RequestWorker(requests, db, handlers, Signals, Options.Create(RequestOptions), Clock, NullLogger<RequestWorker>.Instance);
     }
 
     public async Task<(string ClusterId, string RequestId)> CreateClusterAsync(string type = "1xH100", int nodes = 1)
