@@ -30,16 +30,11 @@ internal static class JobSockets
 
     private static async Task PushAsync(HttpContext context, AccountStore accounts, JobStore jobs, JobRunner runner, SignedUrls urls, ILoggerFactory logs)
     {
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            await ErrorHandling.WriteAsync(context, ApiError.BadRequest("websocket_required", "/job/push is a WebSocket endpoint."));
+        var (socket, caller) = await AcceptAsync(context, accounts);
+        using var _ = socket;
+        if (socket is null || caller is null)
             return;
-        }
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
         var ct = context.RequestAborted;
-        var caller = await AuthenticateAsync(socket, accounts, ct);
-        if (caller is null)
-            return;
 
         var payload = await ReceiveJsonAsync(socket, ct);
         var tpConfig = Field(payload, "tp_config");
@@ -108,16 +103,11 @@ internal static class JobSockets
     /// <summary>Replays the output so far, then follows it until the job ends; any number of listeners.</summary>
     private static async Task ListenAsync(string job_id, HttpContext context, AccountStore accounts, JobStore jobs, JobRunner runner)
     {
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            await ErrorHandling.WriteAsync(context, ApiError.BadRequest("websocket_required", "/job/listen/{job_id} is a WebSocket endpoint."));
+        var (socket, caller) = await AcceptAsync(context, accounts);
+        using var _ = socket;
+        if (socket is null || caller is null)
             return;
-        }
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
         var ct = context.RequestAborted;
-        var caller = await AuthenticateAsync(socket, accounts, ct);
-        if (caller is null)
-            return;
         var job = await jobs.GetVisibleAsync(caller, job_id, ct);
         if (job is null)
         {
@@ -206,6 +196,18 @@ internal static class JobSockets
             pending.Clear().Append(text[(lastNewline + 1)..]);
         }
         return offset + read;
+    }
+
+    /// <summary>Accepts the socket and reads the key frame; a plain HTTP call gets a JSON 400, a bad key a refusal.</summary>
+    private static async Task<(WebSocket? Socket, Principal? Caller)> AcceptAsync(HttpContext context, AccountStore accounts)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await ErrorHandling.WriteAsync(context, ApiError.BadRequest("websocket_required", $"{context.Request.Path} is a WebSocket endpoint."));
+            return (null, null);
+        }
+        var socket = await context.WebSockets.AcceptWebSocketAsync();
+        return (socket, await AuthenticateAsync(socket, accounts, context.RequestAborted));
     }
 
     private static async Task<Principal?> AuthenticateAsync(WebSocket socket, AccountStore accounts, CancellationToken ct)
