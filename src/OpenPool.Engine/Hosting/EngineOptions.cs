@@ -70,6 +70,11 @@ internal sealed class RequestOptions
     /// <summary>Finished requests stay readable this long.</summary>
     public double RetentionDays { get; set; } = 30;
     public double SweepIntervalMinutes { get; set; } = 60;
+    /// <summary>
+    /// How long a call holding an Idempotency-Key blocks retries with it (409) before it counts as
+    /// abandoned (its engine died); a retry then gets the answer rebuilt from what the call committed.
+    /// </summary>
+    public double IdempotencyInFlightSeconds { get; set; } = 60;
     /// <summary>An idle worker re-checks the table this often even without a wake-up.</summary>
     public double SafetySweepSeconds { get; set; } = 5;
 }

@@ -2,7 +2,9 @@ using System.Security.Cryptography;
 using System.Text;
 using Dapper;
 using OpenPool.Engine.Accounts;
+using Microsoft.Extensions.Options;
 using OpenPool.Engine.Data;
+using OpenPool.Engine.Hosting;
 
 namespace OpenPool.Engine.Http;
 
@@ -12,13 +14,13 @@ namespace OpenPool.Engine.Http;
 /// the first call is still being handled is a 409. The key is claimed by an insert on a primary key,
 /// so concurrent duplicates race in the database and exactly one of them runs.
 /// </summary>
-internal sealed class Idempotency(Database db, TimeProvider clock)
+internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<RequestOptions> options)
 {
     public const string Header = "Idempotency-Key";
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(24);
 
     // A first call that never recorded its answer (its engine died) stops blocking retries after this.
-    private static readonly TimeSpan InFlightLease = TimeSpan.FromSeconds(60);
+    private TimeSpan InFlightLease => TimeSpan.FromSeconds(options.Value.IdempotencyInFlightSeconds);
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
@@ -59,7 +61,8 @@ internal sealed class Idempotency(Database db, TimeProvider clock)
         {
             try
             {
-                await next(context);
+                using (IdempotencyScope.Enter(caller.UserId, key))
+                    await next(context);
             }
             catch (ApiError error)
             {
@@ -105,22 +108,69 @@ internal sealed class Idempotency(Database db, TimeProvider clock)
                 """, new { userId, key, hash, now, lockedUntil }, t);
             if (inserted == 1)
                 return null;
+            // An expired record, or an abandoned one whose call committed nothing, can be taken over.
             var takenOver = await c.ExecuteAsync(
                 """
                 UPDATE idempotency_keys SET request_hash = @hash, created_at = @now, locked_until = @lockedUntil,
-                    status_code = NULL, content_type = NULL, response_body = NULL
+                    status_code = NULL, content_type = NULL, response_body = NULL, committed_requests = NULL
                 WHERE user_id = @userId AND idem_key = @key
-                  AND (created_at < @expiredBefore OR (status_code IS NULL AND locked_until < @now))
+                  AND (created_at < @expiredBefore OR (status_code IS NULL AND locked_until < @now AND committed_requests IS NULL))
                 """, new { userId, key, hash, now, lockedUntil, expiredBefore = now - (long)Lifetime.TotalMilliseconds }, t);
             if (takenOver == 1)
                 return null;
-            return await c.QuerySingleAsync<StoredAnswer>(
+            var existing = await c.QuerySingleAsync<StoredAnswer>(
                 """
                 SELECT request_hash AS RequestHash, created_at AS CreatedAt, locked_until AS LockedUntil, status_code AS StatusCode,
-                       content_type AS ContentType, response_body AS ResponseBody
+                       content_type AS ContentType, response_body AS ResponseBody, committed_requests AS CommittedRequests
                 FROM idempotency_keys WHERE user_id = @userId AND idem_key = @key
                 """, new { userId, key }, t);
+            if (existing is { StatusCode: null, CommittedRequests: { } committed } && existing.LockedUntil < now)
+            {
+                // The first call's engine died after committing its work but before storing its
+                // answer: answer from what it committed rather than doing the work twice.
+                existing.StatusCode = StatusCodes.Status202Accepted;
+                existing.ContentType = "application/json; charset=utf-8";
+                existing.ResponseBody = await RebuildAnswerAsync(c, t, committed.Split(','));
+                await c.ExecuteAsync(
+                    """
+                    UPDATE idempotency_keys SET status_code = @StatusCode, content_type = @ContentType, response_body = @ResponseBody, locked_until = NULL
+                    WHERE user_id = @userId AND idem_key = @key AND status_code IS NULL
+                    """, new { existing.StatusCode, existing.ContentType, existing.ResponseBody, userId, key }, t);
+            }
+            return existing;
         }, ct);
+
+    /// <summary>The 202 answer of a call from the requests it created, in the shape its endpoint answers with.</summary>
+    private static async Task<byte[]> RebuildAnswerAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, string[] requestIds)
+    {
+        var requests = (await c.QueryAsync<(string Id, string Type, string? ObjectId)>(
+            $"SELECT id, type, object_id FROM requests WHERE {Data.Sql.In(c, "id", "@requestIds")} ORDER BY seq", new { requestIds }, t)).ToList();
+        const string message = "The original call was accepted; this is its answer, rebuilt after the engine restarted.";
+        object answer;
+        if (requests.Count == 0)
+        {
+            answer = new { message };
+        }
+        else if (requests.Any(r => r.Type == "STORAGE_ATTACH"))
+        {
+            answer = new { message, request_ids = requests.Select(r => r.Id).ToList() };
+        }
+        else if (requests[0].Type == "CLUSTER_CLAIM")
+        {
+            var instanceIds = await c.QueryAsync<string>(
+                "SELECT id FROM instances WHERE cluster_id = @ObjectId ORDER BY node_index", new { requests[0].ObjectId }, t);
+            answer = new { cluster_id = requests[0].ObjectId, message, instance_ids = instanceIds.ToList(), request_id = requests[0].Id };
+        }
+        else if (requests[0].Type == "STORAGE_CREATE")
+        {
+            answer = new { storage_id = requests[0].ObjectId, message, request_id = requests[0].Id };
+        }
+        else
+        {
+            answer = new { message, request_id = requests[0].Id };
+        }
+        return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(answer, ApiJson.Options);
+    }
 
     private Task ForgetAsync(string userId, string key) =>
         db.WriteAsync((c, t) => c.ExecuteAsync(
@@ -141,7 +191,7 @@ internal sealed class Idempotency(Database db, TimeProvider clock)
         return bytes;
     }
 
-    private static string RequestHash(HttpRequest request, byte[] body)
+    internal static string RequestHash(HttpRequest request, byte[] body)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(Encoding.UTF8.GetBytes($"{request.Method} {request.Path}{request.QueryString}\n"));
@@ -157,6 +207,7 @@ internal sealed class Idempotency(Database db, TimeProvider clock)
         public int? StatusCode { get; set; }
         public string? ContentType { get; set; }
         public byte[]? ResponseBody { get; set; }
+        public string? CommittedRequests { get; set; }
     }
 }
 

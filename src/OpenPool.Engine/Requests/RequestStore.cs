@@ -46,12 +46,21 @@ internal sealed class RequestStore(Database db)
             Step = firstStep,
             Payload = payload,
         };
+        if (Http.IdempotencyScope.Current is { } scope && scope.UserId == owner.UserId)
+        {
+            row.IdempotencyKey = scope.Key;
+            await c.ExecuteAsync(
+                """
+                UPDATE idempotency_keys SET committed_requests = COALESCE(committed_requests || ',', '') || @Id
+                WHERE user_id = @UserId AND idem_key = @Key
+                """, new { row.Id, scope.UserId, scope.Key }, t);
+        }
         row.Seq = await c.ExecuteScalarAsync<long>(
             """
             INSERT INTO requests (id, type, status, user_id, org_id, object_id, external_message, created_at, updated_at,
-                                  attempts, next_run_at, step, payload, lease_token)
+                                  attempts, next_run_at, step, payload, lease_token, idempotency_key)
             VALUES (@Id, @Type, @Status, @UserId, @OrgId, @ObjectId, @ExternalMessage, @CreatedAt, @UpdatedAt,
-                    0, @NextRunAt, @Step, @Payload, 0)
+                    0, @NextRunAt, @Step, @Payload, 0, @IdempotencyKey)
             RETURNING seq
             """, row, t);
         return row;

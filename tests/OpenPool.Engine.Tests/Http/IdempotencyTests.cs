@@ -95,6 +95,37 @@ public abstract class IdempotencyTests(Backend backend) : IDisposable
     }
 
     [Fact]
+    public async Task A_call_whose_engine_died_after_committing_is_answered_from_what_it_committed()
+    {
+        var client = _engine.Admin();
+        var (clusterId, requestId, _) = await client.CreateClusterAsync();
+        var db = _engine.Services.GetRequiredService<Database>();
+        var adminId = await db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT id FROM users WHERE is_operator = @yes", new { yes = true }));
+        // The state a crash leaves: the key claimed, the request committed, no answer stored.
+        var body = """{"instance_type":"1xH100"}"""u8.ToArray();
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Request.Method = "POST";
+        context.Request.Path = "/cluster/create";
+        var hash = OpenPool.Engine.Http.Idempotency.RequestHash(context.Request, body);
+        var past = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 120_000;
+        await db.WriteAsync((c, t) => c.ExecuteAsync(
+            "INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at, locked_until, committed_requests) VALUES (@adminId, 'lost', @hash, @past, @past, @requestId)",
+            new { adminId, hash, past, requestId }, t));
+
+        var retry = new HttpRequestMessage(HttpMethod.Post, "/cluster/create") { Content = new ByteArrayContent(body) };
+        retry.Headers.Add("Idempotency-Key", "lost");
+        retry.Content.Headers.ContentType = new("application/json");
+        var response = await client.SendAsync(retry);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal("true", response.Headers.GetValues("Idempotent-Replayed").Single());
+        var answer = await response.Json();
+        Assert.Equal(clusterId, answer.GetProperty("cluster_id").GetString());
+        Assert.Equal(requestId, answer.GetProperty("request_id").GetString());
+        Assert.Single(answer.GetProperty("instance_ids").EnumerateArray());
+        Assert.Single((await (await client.GetAsync("/cluster/list")).Json()).GetProperty("clusters").EnumerateArray());
+    }
+
+    [Fact]
     public async Task A_key_still_in_flight_answers_409_until_its_claim_lapses()
     {
         var client = _engine.Admin();

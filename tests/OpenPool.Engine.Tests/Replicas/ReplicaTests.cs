@@ -33,7 +33,7 @@ public sealed class ReplicaTests
     public async Task Three_replicas_carry_out_2000_claims_each_exactly_once(bool killOneMidway)
     {
         var (replicas, key, database, dirs) = await StartReplicasAsync(3,
-            "--Simulated:ProvisionSeconds=0", "--Requests:LeaseSeconds=2", "--Billing:InitialBalanceUsd=100000");
+            "--Simulated:ProvisionSeconds=0", "--Requests:LeaseSeconds=2", "--Requests:IdempotencyInFlightSeconds=5", "--Billing:InitialBalanceUsd=100000");
         try
         {
             var clients = replicas.Select(r => r.Client(key)).ToList();

@@ -226,7 +226,7 @@ public sealed class WorkerRuleTests
         using var h = await WorkerHarness.CreateAsync(requests: new RequestOptions { RetentionDays = 30 });
         var (_, requestId) = await h.CreateClusterAsync();
         await h.NewWorker().RunOnceAsync();
-        var sweeper = new RetentionSweeper(h.Requests, new OpenPool.Engine.Http.Idempotency(h.Db, h.Clock), Microsoft.Extensions.Options.Options.Create(h.RequestOptions), h.Clock,
+        var sweeper = new RetentionSweeper(h.Requests, new OpenPool.Engine.Http.Idempotency(h.Db, h.Clock, Microsoft.Extensions.Options.Options.Create(h.RequestOptions)), Microsoft.Extensions.Options.Options.Create(h.RequestOptions), h.Clock,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<RetentionSweeper>.Instance);
 
         h.Clock.Advance(TimeSpan.FromDays(29));
