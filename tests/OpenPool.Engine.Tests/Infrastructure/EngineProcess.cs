@@ -11,12 +11,13 @@ namespace OpenPool.Engine.Tests.Infrastructure;
 public sealed partial class EngineProcess : IAsyncDisposable
 {
     private readonly Process _process;
-    private readonly List<string> _output = [];
+    private readonly List<string> _output;
 
-    private EngineProcess(Process process, Uri url)
+    private EngineProcess(Process process, Uri url, List<string> output)
     {
         _process = process;
         Url = url;
+        _output = output;
     }
 
     public Uri Url { get; }
@@ -70,11 +71,8 @@ public sealed partial class EngineProcess : IAsyncDisposable
             lock (lines)
                 throw new InvalidOperationException("The engine did not start:\n" + string.Join('\n', lines));
         }
-        var engine = new EngineProcess(process, await listening.Task);
-        lock (lines)
-            engine._output.AddRange(lines);
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (engine._output) engine._output.Add(e.Data); };
-        return engine;
+        // The same list keeps collecting: lines printed right after the listening line are not lost.
+        return new EngineProcess(process, await listening.Task, lines);
     }
 
     public HttpClient Client(string key) => new()
