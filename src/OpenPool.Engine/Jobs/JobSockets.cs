@@ -71,7 +71,14 @@ internal static class JobSockets
 
         var upload = $"{JobsApi.PublicBase(context.Request, runner.Options)}/job/upload/{job.Id}?" +
                      await urls.SignAsync("upload", job.Id, TimeSpan.FromMinutes(runner.Options.UploadUrlMinutes));
-        await SendAsync(socket, new { command = JobRunner.UploadCommand(job, upload), command_show_stdout = false }, ct);
+        // The official CLI runs a shell command (tar | curl); clients that say they upload natively
+        // (OpenPool's SDK and CLI) get the signed link and the ignore list instead. Both answer
+        // with a result frame carrying exit_code.
+        var nativeUpload = payload is { ValueKind: JsonValueKind.Object } np && np.TryGetProperty("client_upload", out var cu) && cu.ValueKind == JsonValueKind.True;
+        if (nativeUpload)
+            await SendAsync(socket, new { upload_url = upload, ignore = job.IgnoreList }, ct);
+        else
+            await SendAsync(socket, new { command = JobRunner.UploadCommand(job, upload), command_show_stdout = false }, ct);
         var result = await ReceiveJsonAsync(socket, ct);
         var exitCode = result is { ValueKind: JsonValueKind.Object } r && r.TryGetProperty("exit_code", out var code) && code.TryGetInt32(out var n) ? n : -1;
         var uploaded = await jobs.GetAsync(job.Id, ct);
