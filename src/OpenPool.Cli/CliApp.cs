@@ -39,6 +39,12 @@ internal static class CliApp
                 await stderr.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
                 return 1;
             }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Never a stack trace: a user gets one line, whatever went wrong.
+                await stderr.WriteLineAsync($"error: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+                return 1;
+            }
         };
 
         root.Subcommands.Add(ClusterCommands.Build(Run));

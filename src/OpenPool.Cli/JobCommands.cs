@@ -84,6 +84,8 @@ internal static class JobCommands
         var delete = new Command("delete", "Delete a finished job") { jobId };
         delete.SetAction(run(async (c, p, ct) =>
         {
+            if (!c.Confirm($"Delete job {p.GetValue(jobId)} and its record?"))
+                return 1;
             var result = await c.Client.DeleteJobAsync(p.GetValue(jobId)!, ct);
             c.Print(result, result.Message);
             return 0;
