@@ -55,11 +55,10 @@ internal static class EngineHosting
         await Migrator.MigrateAsync(db, app.Services.GetRequiredService<TimeProvider>());
         var adminKey = await Bootstrap.EnsureAdminAsync(app.Services.GetRequiredService<AccountStore>(), options, CancellationToken.None);
 
+        // The "listening on" lines come last: whoever waits for them (scripts, tests) has by then
+        // seen everything printed before, the one-time admin key included.
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
-            foreach (var address in addresses)
-                Console.WriteLine($"OpenPool engine listening on {address}");
             Console.WriteLine($"Data directory: {options.DataDir}; database: {options.DatabaseDescription}");
             if (adminKey is not null)
             {
@@ -67,6 +66,9 @@ internal static class EngineHosting
                 Console.WriteLine($"  {adminKey}");
             }
             Console.WriteLine($"Admin key file: {options.AdminKeyPath}");
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            foreach (var address in addresses)
+                Console.WriteLine($"OpenPool engine listening on {address}");
         });
     }
 }
