@@ -51,14 +51,7 @@ internal static class AccountCommands
             return 0;
         }));
         var org = new Option<bool>("--org", "--organization") { Description = "Your organization's keys" };
-        var list = new Command("list", "List saved SSH keys") { org };
-        list.Aliases.Add("ls");
-        list.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.ListSshKeysAsync(p.GetValue(org), ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
+        var list = Show(run, "list", "List saved SSH keys", (c, p, ct) => c.Client.ListSshKeysAsync(p.GetValue(org), ct), r => r.Message, org).WithAlias("ls");
         var keyId = new Argument<string>("key_id");
         var remove = new Command("remove", "Remove a saved SSH key") { keyId };
         remove.Aliases.Add("rm");

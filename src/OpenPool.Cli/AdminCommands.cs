@@ -19,14 +19,7 @@ internal static class AdminCommands
             c.Print(result, $"{result.Message}\nuser_id: {result.UserId}\napi_key: {result.ApiKey}");
             return 0;
         }));
-        var listUsers = new Command("list", "List users");
-        listUsers.Aliases.Add("ls");
-        listUsers.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.ListUsersAsync(ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
+        var listUsers = Show(run, "list", "List users", (c, p, ct) => c.Client.ListUsersAsync(ct), r => r.Message).WithAlias("ls");
 
         var keyEmail = new Option<string?>("--email") { Description = "Only this user's keys" };
         var createKey = new Command("create", "Create another API key for a user (shown once)") { email };
@@ -36,14 +29,7 @@ internal static class AdminCommands
             c.Print(result, $"{result.Message}\napi_key: {result.ApiKey}");
             return 0;
         }));
-        var listKeys = new Command("list", "List API keys") { keyEmail };
-        listKeys.Aliases.Add("ls");
-        listKeys.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.ListApiKeysAsync(p.GetValue(keyEmail), ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
+        var listKeys = Show(run, "list", "List API keys", (c, p, ct) => c.Client.ListApiKeysAsync(p.GetValue(keyEmail), ct), r => r.Message, keyEmail).WithAlias("ls");
         var keyId = new Argument<string>("key_id");
         var revoke = new Command("revoke", "Revoke an API key") { keyId };
         revoke.SetAction(run(async (c, p, ct) =>
@@ -66,13 +52,7 @@ internal static class AdminCommands
             return 0;
         }));
 
-        var orgs = new Command("orgs", "List organizations and their balances");
-        orgs.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.ListOrganizationsAsync(ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
+        var orgs = Show(run, "orgs", "List organizations and their balances", (c, p, ct) => c.Client.ListOrganizationsAsync(ct), r => r.Message);
 
         return Group("admin", "Operator commands (need the admin key)",
             Group("users", "Manage users", createUser, listUsers), Group("keys", "Manage API keys", createKey, listKeys, revoke), credit, orgs);

@@ -90,6 +90,27 @@ internal static class CliApp
         return command;
     }
 
+    /// <summary>A command that fetches one thing and prints the engine's text for it (or --json).</summary>
+    internal static Command Show<T>(Runner run, string name, string description, Func<CliContext, ParseResult, CancellationToken, Task<T>> fetch,
+        Func<T, string?> message, params Symbol[] symbols)
+    {
+        var command = new Command(name, description);
+        foreach (var symbol in symbols)
+        {
+            if (symbol is Argument argument)
+                command.Arguments.Add(argument);
+            else if (symbol is Option option)
+                command.Options.Add(option);
+        }
+        command.SetAction(run(async (c, p, ct) =>
+        {
+            var result = await fetch(c, p, ct).ConfigureAwait(false);
+            c.Print(result, message(result));
+            return 0;
+        }));
+        return command;
+    }
+
     internal static Command WithAlias(this Command command, string alias)
     {
         command.Aliases.Add(alias);

@@ -44,22 +44,9 @@ internal static class ClusterCommands
 
         var org = new Option<bool>("--org", "--organization") { Description = "Your organization's clusters instead of yours" };
         var instances = new Option<bool>("--instances") { Description = "List every instance" };
-        var list = new Command("list", "List clusters") { org, instances };
-        list.Aliases.Add("ls");
-        list.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.ListClustersAsync(p.GetValue(org), p.GetValue(instances), ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
-
-        var info = new Command("info", "Show a cluster") { id };
-        info.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.GetClusterAsync(p.GetValue(id)!, ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
+        var list = Show(run, "list", "List clusters", (c, p, ct) => c.Client.ListClustersAsync(p.GetValue(org), p.GetValue(instances), ct),
+            r => r.Message, org, instances).WithAlias("ls");
+        var info = Show(run, "info", "Show a cluster", (c, p, ct) => c.Client.GetClusterAsync(p.GetValue(id)!, ct), r => r.Message, id);
 
         var newName = new Option<string?>("--name") { Description = "New name" };
         var protect = new Option<string?>("--deletion-protection") { Description = "true or false" };

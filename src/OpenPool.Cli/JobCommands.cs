@@ -39,22 +39,8 @@ internal static class JobCommands
 
         var jobId = new Argument<string>("job_id");
         var org = new Option<bool>("--org", "--organization") { Description = "Your organization's jobs instead of yours" };
-        var list = new Command("list", "List jobs") { org };
-        list.Aliases.Add("ls");
-        list.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.ListJobsAsync(p.GetValue(org), ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
-
-        var info = new Command("info", "Show a job") { jobId };
-        info.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.GetJobAsync(p.GetValue(jobId)!, ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
+        var list = Show(run, "list", "List jobs", (c, p, ct) => c.Client.ListJobsAsync(p.GetValue(org), ct), r => r.Message, org).WithAlias("ls");
+        var info = Show(run, "info", "Show a job", (c, p, ct) => c.Client.GetJobAsync(p.GetValue(jobId)!, ct), r => r.Message, jobId);
 
         var wait = new Option<bool>("--wait") { Description = "Wait until the job is canceled" };
         var cancel = new Command("cancel", "Cancel a job") { jobId, wait };

@@ -32,22 +32,8 @@ internal static class StorageCommands
         }));
 
         var org = new Option<bool>("--org", "--organization") { Description = "Your organization's volumes instead of yours" };
-        var list = new Command("list", "List storage volumes") { org };
-        list.Aliases.Add("ls");
-        list.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.ListStorageAsync(p.GetValue(org), ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
-
-        var info = new Command("info", "Show a storage volume") { id };
-        info.SetAction(run(async (c, p, ct) =>
-        {
-            var result = await c.Client.GetStorageAsync(p.GetValue(id)!, ct);
-            c.Print(result, result.Message);
-            return 0;
-        }));
+        var list = Show(run, "list", "List storage volumes", (c, p, ct) => c.Client.ListStorageAsync(p.GetValue(org), ct), r => r.Message, org).WithAlias("ls");
+        var info = Show(run, "info", "Show a storage volume", (c, p, ct) => c.Client.GetStorageAsync(p.GetValue(id)!, ct), r => r.Message, id);
 
         var newName = new Option<string?>("--name") { Description = "New name" };
         var protect = new Option<string?>("--deletion-protection") { Description = "true or false" };
