@@ -41,6 +41,9 @@ internal sealed class RequestWorker : BackgroundService
 
     private long LeaseMs => (long)(_options.LeaseSeconds * 1000);
 
+    /// <summary>At most this many steps are carried in memory before a checkpoint is written anyway.</summary>
+    private const int MaxCoalescedSteps = 8;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var heartbeat = HeartbeatLoopAsync(stoppingToken);
@@ -141,15 +144,22 @@ internal sealed class RequestWorker : BackgroundService
         var token = row.LeaseToken;
         if (!_handlers.TryGetValue(row.Type, out var handler))
         {
-            await ApplyAsync(row, token, null, new StepOutcome.Fail($"No handler for {row.Type} in this engine version."), ct);
+            await ApplyAsync(row, token, null, new StepOutcome.Fail($"No handler for {row.Type} in this engine version."), null, ct);
             return;
         }
+        // Steps that lead straight into the next (an Advance) are written together with the outcome
+        // of the step that follows, so a claim that provisions at once costs one commit, not three.
+        // Checkpoints still land at every wait, retry and end; a crash in between re-runs those quick
+        // steps, which are idempotent like every step.
+        ResourceUpdate? carried = null;
+        var working = row.Clone();
+        var coalesced = 0;
         while (true)
         {
             StepOutcome outcome;
             try
             {
-                outcome = await handler.RunStepAsync(row, ct);
+                outcome = await handler.RunStepAsync(working, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -157,14 +167,22 @@ internal sealed class RequestWorker : BackgroundService
             }
             catch (Exception ex)
             {
-                _log.LogWarning(ex, "Step {Step} of {RequestId} faulted", row.Step, row.Id);
-                outcome = new StepOutcome.Retry($"Internal fault during '{row.Step}'");
+                _log.LogWarning(ex, "Step {Step} of {RequestId} faulted", working.Step, working.Id);
+                outcome = new StepOutcome.Retry($"Internal fault during '{working.Step}'");
+            }
+
+            if (outcome is StepOutcome.Advance advance && ++coalesced < MaxCoalescedSteps)
+            {
+                working.Step = advance.NextStep;
+                working.ExternalMessage = advance.Message ?? working.ExternalMessage;
+                carried = Combine(carried, advance.Update);
+                continue;
             }
 
             RequestRow? applied;
             try
             {
-                applied = await ApplyAsync(row, token, handler, outcome, ct);
+                applied = await ApplyAsync(working, token, handler, outcome, carried, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -172,18 +190,20 @@ internal sealed class RequestWorker : BackgroundService
             }
             catch (Exception ex)
             {
-                _log.LogWarning(ex, "Could not record step {Step} of {RequestId}; its lease will lapse and it will be retried", row.Step, row.Id);
+                _log.LogWarning(ex, "Could not record step {Step} of {RequestId}; its lease will lapse and it will be retried", working.Step, working.Id);
                 return;
             }
             if (applied is null)
             {
-                _log.LogInformation("Discarded a stale result for {RequestId}: its lease token moved on", row.Id);
+                _log.LogInformation("Discarded a stale result for {RequestId}: its lease token moved on", working.Id);
                 return;
             }
-            row = applied;
-            _signals.NotifyChanged(row.Id);
+            _signals.NotifyChanged(applied.Id);
             if (outcome is not StepOutcome.Advance)
                 return;
+            working = applied.Clone();
+            carried = null;
+            coalesced = 0;
         }
     }
 
@@ -191,12 +211,12 @@ internal sealed class RequestWorker : BackgroundService
     /// Turns an outcome into the row's next state and writes it, fenced, with the handler's resource
     /// updates. Returns the new state, or null when the token moved on and nothing was written.
     /// </summary>
-    private async Task<RequestRow?> ApplyAsync(RequestRow row, long token, IRequestHandler? handler, StepOutcome outcome, CancellationToken ct)
+    private async Task<RequestRow?> ApplyAsync(RequestRow row, long token, IRequestHandler? handler, StepOutcome outcome, ResourceUpdate? carried, CancellationToken ct)
     {
         var now = _clock.Now();
         var next = row.Clone();
         next.UpdatedAt = now;
-        var update = outcome.Update;
+        var update = Combine(carried, outcome.Update);
         switch (outcome)
         {
             case StepOutcome.Advance advance:
