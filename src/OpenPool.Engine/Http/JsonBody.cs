@@ -55,7 +55,8 @@ internal sealed class JsonBody
             return null;
         if (value.ValueKind != JsonValueKind.String)
             return Fail<string>(name, "string_type", "Input should be a valid string");
-        var text = value.GetString()!;
+        if (!TryText(value, out var text))
+            return Fail<string>(name, "string_unicode", NotUnicode);
         if (text.Length > maxLength)
             return Fail<string>(name, "string_too_long", $"String should have at most {maxLength} characters");
         return text;
@@ -75,7 +76,7 @@ internal sealed class JsonBody
                 break;
             case JsonValueKind.Number:
                 return Fail<int?>(name, "int_from_float", "Input should be a valid integer, got a number with a fractional part");
-            case JsonValueKind.String when int.TryParse(value.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out result):
+            case JsonValueKind.String when TryText(value, out var intText) && int.TryParse(intText, NumberStyles.Integer, CultureInfo.InvariantCulture, out result):
                 break;
             case JsonValueKind.String:
                 return Fail<int?>(name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer");
@@ -97,7 +98,7 @@ internal sealed class JsonBody
         {
             case JsonValueKind.Number when value.TryGetDecimal(out var number):
                 return number;
-            case JsonValueKind.String when decimal.TryParse(value.GetString(), NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed):
+            case JsonValueKind.String when TryText(value, out var decimalText) && decimal.TryParse(decimalText, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed):
                 return parsed;
             case JsonValueKind.String:
                 return Fail<decimal?>(name, "float_parsing", "Input should be a valid number, unable to parse string as a number");
@@ -115,7 +116,7 @@ internal sealed class JsonBody
             case JsonValueKind.True: return true;
             case JsonValueKind.False: return false;
             case JsonValueKind.Number when value.TryGetInt32(out var n) && n is 0 or 1: return n == 1;
-            case JsonValueKind.String when BoolText.TryParse(value.GetString(), out var b): return b;
+            case JsonValueKind.String when TryText(value, out var boolText) && BoolText.TryParse(boolText, out var b): return b;
             case JsonValueKind.String:
             case JsonValueKind.Number:
                 return Fail<bool?>(name, "bool_parsing", "Input should be a valid boolean, unable to interpret input");
@@ -136,10 +137,12 @@ internal sealed class JsonBody
         {
             if (item.ValueKind != JsonValueKind.String)
                 _errors.Add(new ValidationError { Loc = ["body", name, index], Type = "string_type", Msg = "Input should be a valid string" });
-            else if (item.GetString()!.Length > maxLength)
+            else if (!TryText(item, out var itemText))
+                _errors.Add(new ValidationError { Loc = ["body", name, index], Type = "string_unicode", Msg = NotUnicode });
+            else if (itemText.Length > maxLength)
                 _errors.Add(new ValidationError { Loc = ["body", name, index], Type = "string_too_long", Msg = $"String should have at most {maxLength} characters" });
             else
-                items.Add(item.GetString()!);
+                items.Add(itemText);
             index++;
         }
         if (index > maxItems)
@@ -157,6 +160,26 @@ internal sealed class JsonBody
         if (_errors.Count > 0)
             throw ApiError.Validation(_errors);
     }
+
+    /// <summary>
+    /// A JSON string's text; false when it holds an escaped lone surrogate ("\ud800"), which is valid
+    /// JSON but no valid text, and which <see cref="JsonElement.GetString"/> refuses with an exception.
+    /// </summary>
+    private static bool TryText(JsonElement value, out string text)
+    {
+        try
+        {
+            text = value.GetString()!;
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            text = "";
+            return false;
+        }
+    }
+
+    private const string NotUnicode = "Input should be a valid string, unable to parse raw data as a unicode string";
 
     private bool Present(string name, bool required, out JsonElement value)
     {

@@ -274,10 +274,19 @@ internal static class JobSockets
         }
     }
 
-    private static string? Field(JsonElement? element, string name) =>
-        element is { ValueKind: JsonValueKind.Object } e && e.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
-            ? value.GetString()
-            : null;
+    private static string? Field(JsonElement? element, string name)
+    {
+        if (element is not { ValueKind: JsonValueKind.Object } e || !e.TryGetProperty(name, out var value) || value.ValueKind != JsonValueKind.String)
+            return null;
+        try
+        {
+            return value.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // an escaped lone surrogate: valid JSON, but no text
+        }
+    }
 }
 
 internal static class JobsServices

@@ -28,6 +28,8 @@ public abstract class ValidationTests(Backend backend) : IDisposable
     [InlineData("{\"instance_type\": \"1xH100\", \"public_keys\": \"ssh-ed25519 AAAA\"}", "list_type", "body.public_keys")]
     [InlineData("{\"instance_type\": \"1xH100\", \"public_keys\": [1]}", "string_type", "body.public_keys.0")]
     [InlineData("{\"instance_type\": \"1xH100\", \"tp_cluster_name\": \"bad name!\"}", "string_pattern_mismatch", "body.tp_cluster_name")]
+    [InlineData("{\"instance_type\": \"\\ud800\"}", "string_unicode", "body.instance_type")]
+    [InlineData("{\"instance_type\": \"1xH100\", \"deletion_protection\": \"\\udc00\"}", "bool_parsing", "body.deletion_protection")]
     public async Task Bad_cluster_create_bodies_get_422_with_detail(string json, string type, string loc)
     {
         var response = await _engine.Admin().PostJson("/cluster/create", json);
