@@ -101,13 +101,28 @@ internal sealed class Database : IDisposable
     {
         if (_postgres is not null)
             return await _postgres.OpenConnectionAsync(ct);
+        // Readers need no per-connection settings under WAL (they never wait for the writer).
         var connection = new SqliteConnection(_sqliteConnectionString);
         await connection.OpenAsync(ct);
+        return connection;
+    }
+
+    // SQLite has one writer: it keeps one connection, opened and configured once, instead of
+    // taking one from the pool and re-applying its settings on every write.
+    private SqliteConnection? _writer;
+
+    private async Task<SqliteConnection> WriterAsync(CancellationToken ct)
+    {
+        if (_writer is { State: ConnectionState.Open } open)
+            return open;
+        _writer?.Dispose();
+        var connection = new SqliteConnection(_sqliteConnectionString + ";Pooling=False");
+        await connection.OpenAsync(ct);
         using var pragma = connection.CreateCommand();
-        // Per-connection settings; journal_mode=WAL is persistent and set once by the migrator.
+        // journal_mode=WAL is persistent and set once by the migrator; these are per connection.
         pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;";
         await pragma.ExecuteNonQueryAsync(ct);
-        return connection;
+        return _writer = connection;
     }
 
     /// <summary>A connection outside the pool's reach, for LISTEN (PostgreSQL only).</summary>
@@ -132,7 +147,7 @@ internal sealed class Database : IDisposable
         await _writeGate.WaitAsync(ct);
         try
         {
-            await using var connection = await OpenAsync(ct);
+            var connection = await WriterAsync(ct);
             // BEGIN IMMEDIATE: take the write lock up front rather than upgrading a read lock later.
             await using var transaction = await connection.BeginTransactionAsync(ct);
             var result = await work(connection, transaction);
@@ -161,6 +176,7 @@ internal sealed class Database : IDisposable
 
     public void Dispose()
     {
+        _writer?.Dispose();
         _writeGate.Dispose();
         _postgres?.Dispose();
     }
