@@ -117,12 +117,12 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     public Task<bool> ReleaseAfterJobAsync(string clusterId, string jobId, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            var cluster = await c.QuerySingleOrDefaultAsync<ClusterRecord>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId", new { clusterId }, t);
+            var cluster = await FindAsync(c, t, clusterId);
             if (cluster is null || cluster.Status is ClusterStatuses.Destroying or ClusterStatuses.Destroyed)
                 return false;
             if (cluster.DeletionProtection)
                 throw ApiError.Conflict("deletion_protected", $"cluster {clusterId} has deletion protection enabled");
-            var owner = new Principal(cluster.UserId, cluster.OwnerEmail, cluster.OrgId, cluster.OrgName, "member", false);
+            var owner = OwnerOf(cluster);
             await BeginReleaseAsync(c, t, owner, clusterId, clock.Now());
             return true;
         }, ct);
@@ -131,10 +131,10 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     public Task ReleaseForUnpaidBalanceAsync(string clusterId, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            var cluster = await c.QuerySingleOrDefaultAsync<ClusterRecord>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId", new { clusterId }, t);
+            var cluster = await FindAsync(c, t, clusterId);
             if (cluster is null || cluster.Status != ClusterStatuses.Running)
                 return;
-            var owner = new Principal(cluster.UserId, cluster.OwnerEmail, cluster.OrgId, cluster.OrgName, "member", false);
+            var owner = OwnerOf(cluster);
             await BeginReleaseAsync(c, t, owner, clusterId, clock.Now());
         }, ct);
 
@@ -163,11 +163,19 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     public Task<ClusterRecord?> GetAsync(string clusterId, CancellationToken ct) =>
         db.ReadAsync(async c =>
         {
-            var cluster = await c.QuerySingleOrDefaultAsync<ClusterRecord>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId", new { clusterId });
+            var cluster = await FindAsync(c, null, clusterId);
             if (cluster is not null)
                 cluster.Instances = await InstancesAsync(c, null, [cluster.Id]);
             return cluster;
         }, ct);
+
+    /// <summary>The cluster row alone, whoever owns it: for work done on the owner's behalf (workers, teardown, billing).</summary>
+    private static Task<ClusterRecord?> FindAsync(DbConnection c, DbTransaction? t, string clusterId) =>
+        c.QuerySingleOrDefaultAsync<ClusterRecord?>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId", new { clusterId }, t);
+
+    /// <summary>The owner as a caller, so requests the engine starts for them are theirs like any other.</summary>
+    private static Principal OwnerOf(ClusterRecord cluster) =>
+        new(cluster.UserId, cluster.OwnerEmail, cluster.OrgId, cluster.OrgName, "member", false);
 
     public Task<IReadOnlyList<ClusterRecord>> ListAsync(Principal caller, bool includeOrg, CancellationToken ct) =>
         db.ReadAsync<IReadOnlyList<ClusterRecord>>(async c =>
