@@ -10,7 +10,7 @@ namespace OpenPool.Engine.Tests.Infrastructure;
 /// then every <c>command</c> frame is run with <c>sh -c</c> in the project directory (stdin closed,
 /// PYTHONUNBUFFERED=1) and answered with a <c>command_result</c> frame.
 /// </summary>
-public static class CliJobClient
+internal static class CliJobClient
 {
     public sealed record SocketResult(string? JobId, List<JsonElement> Frames, WebSocketCloseStatus? CloseStatus, string? CloseReason)
     {

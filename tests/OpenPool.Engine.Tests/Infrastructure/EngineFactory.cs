@@ -6,6 +6,13 @@ using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace OpenPool.Engine.Tests.Infrastructure;
 
+/// <summary>The database an in-process engine runs on.</summary>
+public enum Backend
+{
+    Sqlite,
+    Postgres,
+}
+
 /// <summary>
 /// The whole engine in process over HTTP, on its own temporary data directory, with the simulated
 /// cloud. Settings are the same configuration keys an operator passes on the command line.

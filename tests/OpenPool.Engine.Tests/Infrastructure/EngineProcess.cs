@@ -8,10 +8,11 @@ namespace OpenPool.Engine.Tests.Infrastructure;
 /// A real engine process (OpenPool.Engine.dll on Kestrel, loopback, a free port), for tests that
 /// must kill it the hard way or see it as a user does.
 /// </summary>
-public sealed partial class EngineProcess : IAsyncDisposable
+internal sealed partial class EngineProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly List<string> _output;
+    private bool _disposed;
 
     private EngineProcess(Process process, Uri url, List<string> output)
     {
@@ -21,6 +22,10 @@ public sealed partial class EngineProcess : IAsyncDisposable
     }
 
     public Uri Url { get; }
+
+    public int Pid => _process.Id;
+
+    public bool HasExited => _process.HasExited;
 
     public string Output
     {
@@ -94,6 +99,9 @@ public sealed partial class EngineProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+            return;
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true); // the test is over: take its jobs' processes along

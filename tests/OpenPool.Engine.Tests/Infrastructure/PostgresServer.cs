@@ -5,20 +5,14 @@ using Npgsql;
 
 namespace OpenPool.Engine.Tests.Infrastructure;
 
-public enum Backend
-{
-    Sqlite,
-    Postgres,
-}
-
 /// <summary>
 /// A throwaway PostgreSQL server for the test run: initdb into a temporary directory, pg_ctl start
 /// on a free loopback port (well under a second), one fresh database per test, stopped when the
 /// test process exits. Real PostgreSQL, never a mock; it needs the server binaries installed.
 /// </summary>
-public sealed class PostgresServer
+internal sealed class PostgresServer
 {
-    private static readonly Lazy<PostgresServer> Shared = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<PostgresServer> Shared = new(() => Start(durable: false), LazyThreadSafetyMode.ExecutionAndPublication);
 
     private readonly string _bin;
     private readonly string _root;
@@ -31,6 +25,9 @@ public sealed class PostgresServer
     }
 
     public int Port { get; }
+
+    /// <summary>The server binaries' folder (pgbench lives there too).</summary>
+    public string BinDirectory => _bin;
 
     public static PostgresServer Instance => Shared.Value;
 
@@ -49,7 +46,11 @@ public sealed class PostgresServer
         return ConnectionString(name);
     }
 
-    private static PostgresServer Start()
+    /// <summary>
+    /// A server of its own. <paramref name="durable"/> keeps PostgreSQL's defaults (fsync and synchronous
+    /// commit on), as an operator would run it; the tests' shared server turns both off for speed.
+    /// </summary>
+    public static PostgresServer Start(bool durable)
     {
         var bin = FindBinaries() ?? throw new InvalidOperationException(
             "PostgreSQL server binaries (initdb, pg_ctl) were not found. Install them with 'apt-get install -y postgresql' " +
@@ -62,7 +63,7 @@ public sealed class PostgresServer
         var port = FreePort();
         Run(Path.Combine(bin, "initdb"), ["-D", Path.Combine(root, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"], asRoot);
         Run(Path.Combine(bin, "pg_ctl"), ["-D", Path.Combine(root, "data"), "-l", Path.Combine(root, "log"), "-w", "-o",
-            $"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c max_connections=400", "start"], asRoot);
+            $"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=400" + (durable ? "" : " -c fsync=off -c synchronous_commit=off"), "start"], asRoot);
         var server = new PostgresServer(bin, root, port);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Stop(asRoot);
         return server;

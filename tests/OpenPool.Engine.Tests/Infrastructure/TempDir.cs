@@ -1,7 +1,7 @@
 namespace OpenPool.Engine.Tests.Infrastructure;
 
 /// <summary>A fresh directory per test, removed afterwards, so every test starts from an empty engine.</summary>
-public sealed class TempDir : IDisposable
+internal sealed class TempDir : IDisposable
 {
     public TempDir() => Directory.CreateDirectory(Path);
 

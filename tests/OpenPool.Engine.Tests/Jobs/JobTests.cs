@@ -12,7 +12,7 @@ public sealed class JobEngineFixture : IAsyncLifetime, IDisposable
 {
     private readonly TempDir _dir = new();
 
-    public EngineProcess Engine { get; private set; } = null!;
+    internal EngineProcess Engine { get; private set; } = null!;
     public string AdminKey { get; private set; } = "";
     public Uri Url => Engine.Url;
     public string DataDir => _dir.Path;
