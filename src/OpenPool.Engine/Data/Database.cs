@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data;
 using System.Data.Common;
 using Dapper;
@@ -60,6 +61,13 @@ internal sealed class Database : IDisposable
     public static Database Postgres(string connectionString)
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
+        // The engine runs the same few dozen statements over and over: let Npgsql prepare them on
+        // the server after their second use (parse and plan once), unless the operator chose otherwise.
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            builder.ConnectionStringBuilder.MaxAutoPrepare = 128;
+            builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
+        }
         return new Database(SqlDialect.Postgres, null, null, builder.Build());
     }
 
@@ -128,6 +136,65 @@ internal sealed class Database : IDisposable
     /// <summary>A connection outside the pool's reach, for LISTEN (PostgreSQL only).</summary>
     public NpgsqlConnection? CreateListenerConnection() => _postgres?.CreateConnection();
 
+    // SQLite readers kept open with their hot statements prepared: a poll then costs one bind and one
+    // step instead of a pooled open, a parse and a plan (PostgreSQL gets the same from auto-prepare).
+    private readonly ConcurrentBag<PreparedReader> _readers = [];
+
+    private sealed class PreparedReader(SqliteConnection connection) : IDisposable
+    {
+        private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+        public SqliteCommand Command(string sql)
+        {
+            if (!_commands.TryGetValue(sql, out var command))
+            {
+                command = connection.CreateCommand();
+                command.CommandText = sql;
+                command.Parameters.Add("@key", SqliteType.Text);
+                command.Prepare();
+                _commands[sql] = command;
+            }
+            return command;
+        }
+
+        public void Dispose()
+        {
+            foreach (var command in _commands.Values)
+                command.Dispose();
+            connection.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The one row <paramref name="sql"/> selects by its single parameter <c>@key</c>, or null: the
+    /// shape of the engine's hottest reads (a request by id).
+    /// </summary>
+    public async Task<T?> ReadRowAsync<T>(string sql, string key, CancellationToken ct = default) where T : class
+    {
+        if (_postgres is not null)
+            return await ReadAsync(c => c.QuerySingleOrDefaultAsync<T>(sql, new { key }), ct);
+        if (!_readers.TryTake(out var reader))
+        {
+            var connection = new SqliteConnection(_sqliteConnectionString + ";Pooling=False");
+            await connection.OpenAsync(ct);
+            reader = new PreparedReader(connection);
+        }
+        try
+        {
+            var command = reader.Command(sql);
+            command.Parameters[0].Value = key;
+            await using var rows = await command.ExecuteReaderAsync(ct);
+            var row = await rows.ReadAsync(ct) ? rows.GetRowParser<T>()(rows) : null;
+            _readers.Add(reader);
+            return row;
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
+        }
+    }
+
     public async Task<T> ReadAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken ct = default)
     {
         await using var connection = await OpenAsync(ct);
@@ -176,6 +243,8 @@ internal sealed class Database : IDisposable
 
     public void Dispose()
     {
+        while (_readers.TryTake(out var reader))
+            reader.Dispose();
         _writer?.Dispose();
         _writeGate.Dispose();
         _postgres?.Dispose();

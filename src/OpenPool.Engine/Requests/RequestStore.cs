@@ -70,7 +70,9 @@ internal sealed class RequestStore(Database db)
         $"waiting for {predecessor.Id} ({predecessor.Type}) on {predecessor.ObjectId}";
 
     public Task<RequestRow?> GetAsync(string id, CancellationToken ct = default) =>
-        db.ReadAsync(c => c.QuerySingleOrDefaultAsync<RequestRow>($"SELECT {Columns} FROM requests WHERE id = @id", new { id }), ct);
+        db.ReadRowAsync<RequestRow>(ById, id, ct);
+
+    private const string ById = $"SELECT {Columns} FROM requests WHERE id = @key";
 
     /// <summary>The request, if the caller may see it (its own, or its organization's).</summary>
     public async Task<RequestRow?> GetVisibleAsync(Principal caller, string id, CancellationToken ct = default)
