@@ -81,7 +81,7 @@ public sealed class Report
         text.AppendLine("|---|---:|---|---|---|");
         foreach (var f in _figures)
         {
-            var mark = f.Mark?.ToString() ?? "(baseline)";
+            var mark = f.Mark?.ToString() ?? "—";
             var met = f.Mark is null ? "" : f.Mark.IsMet(f.Value) ? "yes" : "**no**";
             text.AppendLine($"| `{f.Name}` | {Format(f.Value)} | {mark} | {met} | {f.Detail.Replace("|", "\\|", StringComparison.Ordinal)} |");
         }
