@@ -51,13 +51,13 @@ internal static class ClaimThroughput
 
         // Warm-up (JIT, connection pools, SQLite page cache), not counted.
         await Load.RunAsync(500, Concurrency, CreateAsync);
-        if (!await Load.UntilAsync(async () => await engine.ScalarAsync("SELECT COUNT(*) FROM requests WHERE finished_at IS NULL") == 0, TimeSpan.FromMinutes(2)))
+        if (!await engine.AllRequestsFinishedAsync(TimeSpan.FromMinutes(2)))
             throw new TimeoutException("warm-up claims did not finish");
         var before = await engine.ScalarAsync("SELECT COALESCE(MAX(seq), 0) FROM requests");
 
         var startedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var submitting = await Load.RunAsync(claims, Concurrency, CreateAsync);
-        if (!await Load.UntilAsync(async () => await engine.ScalarAsync("SELECT COUNT(*) FROM requests WHERE finished_at IS NULL") == 0, TimeSpan.FromMinutes(10)))
+        if (!await engine.AllRequestsFinishedAsync(TimeSpan.FromMinutes(10)))
             throw new TimeoutException("claims did not finish within 10 minutes");
         var completed = await engine.ScalarAsync($"SELECT COUNT(*) FROM requests WHERE seq > {before} AND status = 'COMPLETED'");
         if (completed != claims)

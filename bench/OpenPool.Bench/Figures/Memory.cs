@@ -29,7 +29,7 @@ internal static class Memory
             // Queued behind its own create (one unfinished request per object), then carried out.
             await client.DeleteAsync($"/cluster/{created.GetProperty("cluster_id").GetString()}").ExpectAsync(HttpStatusCode.Accepted, "destroy");
         });
-        if (!await Load.UntilAsync(async () => await engine.ScalarAsync("SELECT COUNT(*) FROM requests WHERE finished_at IS NULL") == 0, TimeSpan.FromMinutes(10)))
+        if (!await engine.AllRequestsFinishedAsync(TimeSpan.FromMinutes(10)))
             throw new TimeoutException("requests did not finish");
         var total = await engine.ScalarAsync("SELECT COUNT(*) FROM requests");
         var running = await engine.ScalarAsync("SELECT COUNT(*) FROM clusters WHERE status = 'RUNNING'");

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Json;
 using Microsoft.Data.Sqlite;
 using OpenPool.Bench.Harness;
 using OpenPool.Bench.Scenarios;
@@ -71,10 +70,7 @@ internal static class PollAtScale
     private static async Task<string> OneCompletedRequestAsync(BenchEngine engine)
     {
         using var client = engine.Client();
-        var created = await client.PostAsJsonAsync("/cluster/create", new { instance_type = "1xH100" }).ExpectAsync(HttpStatusCode.Accepted, "create");
-        var id = created.GetProperty("request_id").GetString()!;
-        await Http.WaitCompletedAsync(client, id);
-        return id;
+        return await Http.CompletedClaimAsync(client);
     }
 
     private static async Task MeasureAsync(HttpClient client, Func<string> nextId, int count, List<double> latencies)

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using OpenPool.Bench.Harness;
 using OpenPool.Bench.Scenarios;
@@ -18,9 +16,7 @@ internal static partial class PollVsHealthz
     {
         await using var engine = await BenchEngine.StartAsync(null, "--Simulated:ProvisionSeconds=0");
         using var client = engine.Client();
-        var created = await client.PostAsJsonAsync("/cluster/create", new { instance_type = "1xH100" }).ExpectAsync(HttpStatusCode.Accepted, "create");
-        var requestId = created.GetProperty("request_id").GetString()!;
-        await Http.WaitCompletedAsync(client, requestId);
+        var requestId = await Http.CompletedClaimAsync(client);
 
         var health = new Uri(engine.Url, "/healthz");
         var poll = new Uri(engine.Url, $"/request/info/{requestId}");

@@ -38,8 +38,6 @@ public sealed class BenchEngine : IAsyncDisposable
 
     public string SqlitePath => Path.Combine(_dir.Path, "openpool.db");
 
-    internal EngineProcess Process => _process;
-
     /// <summary>Starts an engine on a fresh data directory (and <paramref name="postgres"/> when given).</summary>
     public static async Task<BenchEngine> StartAsync(string? postgres, params string[] settings)
     {
@@ -53,7 +51,7 @@ public sealed class BenchEngine : IAsyncDisposable
     /// <summary>A client that keeps up to <paramref name="connections"/> connections open to the engine.</summary>
     public HttpClient Client(string? key = null, int connections = 64) => Client(Url, key ?? AdminKey, connections);
 
-    public static HttpClient Client(Uri url, string key, int connections)
+    public static HttpClient Client(Uri url, string? key, int connections)
     {
         var handler = new SocketsHttpHandler
         {
@@ -62,13 +60,15 @@ public sealed class BenchEngine : IAsyncDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseProxy = false,
         };
-        return new HttpClient(handler)
-        {
-            BaseAddress = url,
-            DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", key) },
-            Timeout = TimeSpan.FromSeconds(120),
-        };
+        var client = new HttpClient(handler) { BaseAddress = url, Timeout = TimeSpan.FromSeconds(120) };
+        if (key is not null)
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return client;
     }
+
+    /// <summary>Waits until no request is unfinished; false when <paramref name="timeout"/> passes first.</summary>
+    public Task<bool> AllRequestsFinishedAsync(TimeSpan timeout) =>
+        Load.UntilAsync(async () => await ScalarAsync("SELECT COUNT(*) FROM requests WHERE finished_at IS NULL") == 0, timeout);
 
     /// <summary>SIGKILL, as a crash would; then the same data directory is served again.</summary>
     public async Task KillAsync() => await _process.KillAsync();

@@ -83,7 +83,7 @@ public static class Chaos
         await Task.WhenAll(killer, submitter);
 
         // Everything acknowledged must end terminal; a claim never acknowledged is lost as well.
-        await Load.UntilAsync(async () => await engine.ScalarAsync("SELECT COUNT(*) FROM requests WHERE finished_at IS NULL") == 0, TimeSpan.FromMinutes(3));
+        await engine.AllRequestsFinishedAsync(TimeSpan.FromMinutes(3));
         var terminal = 0;
         var failed = 0;
         foreach (var id in acknowledged.Values)

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 
@@ -8,14 +7,6 @@ namespace OpenPool.Bench.Scenarios;
 /// <summary>The few calls the scenarios share, with failures as exceptions that say what the engine answered.</summary>
 public static class Http
 {
-    public static HttpClient ClientFor(Uri engine, string? key)
-    {
-        var client = new HttpClient { BaseAddress = engine, Timeout = TimeSpan.FromSeconds(120) };
-        if (key is not null)
-            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        return client;
-    }
-
     public static async Task<JsonElement> ExpectAsync(this Task<HttpResponseMessage> call, HttpStatusCode expected, string what)
     {
         using var response = await call;
@@ -30,6 +21,15 @@ public static class Http
     {
         var body = await admin.PostAsJsonAsync("/admin/users", new { email, org_name = org }).ExpectAsync(HttpStatusCode.OK, "create user");
         return body.GetProperty("api_key").GetString()!;
+    }
+
+    /// <summary>Creates a 1xH100 cluster and waits for its claim to complete; returns the request id.</summary>
+    public static async Task<string> CompletedClaimAsync(HttpClient client)
+    {
+        var created = await client.PostAsJsonAsync("/cluster/create", new { instance_type = "1xH100" }).ExpectAsync(HttpStatusCode.Accepted, "create");
+        var id = created.GetProperty("request_id").GetString()!;
+        await WaitCompletedAsync(client, id);
+        return id;
     }
 
     /// <summary>Long-polls a request until it is COMPLETED (or throws with its final state).</summary>

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text;
 
+using OpenPool.Bench.Harness;
+
 namespace OpenPool.Bench.Scenarios;
 
 /// <summary>
@@ -13,10 +15,10 @@ public static class IdempotencyRace
 
     public static async Task<Outcome> RunAsync(Uri engine, string adminKey, int calls = 100)
     {
-        using var admin = Http.ClientFor(engine, adminKey);
+        using var admin = BenchEngine.Client(engine, adminKey, connections: 8);
         var key = await Http.NewUserAsync(admin, $"race-{Guid.NewGuid():N}@example.com", $"race-{Guid.NewGuid():N}"[..20]);
         // One connection per call, opened before the race starts, so the calls really are concurrent.
-        var clients = Enumerable.Range(0, calls).Select(_ => Http.ClientFor(engine, key)).ToList();
+        var clients = Enumerable.Range(0, calls).Select(_ => BenchEngine.Client(engine, key, connections: 8)).ToList();
         try
         {
             await Task.WhenAll(clients.Select(c => c.GetAsync("/user/info")));
@@ -36,7 +38,7 @@ public static class IdempotencyRace
             go.SetResult();
             var answers = await Task.WhenAll(racing);
 
-            using var user = Http.ClientFor(engine, key);
+            using var user = BenchEngine.Client(engine, key, connections: 8);
             var list = await user.GetAsync("/cluster/list").ExpectAsync(HttpStatusCode.OK, "cluster list");
             var clusters = list.GetProperty("clusters").GetArrayLength();
             return new Outcome(clusters,

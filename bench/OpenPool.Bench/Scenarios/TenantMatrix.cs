@@ -5,6 +5,8 @@ using System.Text;
 using System.Text.Json;
 using OpenPool.Engine.Tests.Infrastructure;
 
+using OpenPool.Bench.Harness;
+
 namespace OpenPool.Bench.Scenarios;
 
 /// <summary>
@@ -21,12 +23,12 @@ public static class TenantMatrix
 
     public static async Task<Outcome> RunAsync(Uri engine, string adminKey)
     {
-        using var admin = Http.ClientFor(engine, adminKey);
+        using var admin = BenchEngine.Client(engine, adminKey, connections: 8);
         var suffix = Guid.NewGuid().ToString("N")[..8];
         var keyA = await Http.NewUserAsync(admin, $"a-{suffix}@example.com", $"org-a-{suffix}");
         var keyB = await Http.NewUserAsync(admin, $"b-{suffix}@example.com", $"org-b-{suffix}");
-        using var a = Http.ClientFor(engine, keyA);
-        using var b = Http.ClientFor(engine, keyB);
+        using var a = BenchEngine.Client(engine, keyA, connections: 8);
+        using var b = BenchEngine.Client(engine, keyB, connections: 8);
 
         // A's resources, made through the API as a user would.
         var sshKey = (await a.PostAsJsonAsync("/user/ssh-key/add", new { public_key = PublicKey }).ExpectAsync(HttpStatusCode.OK, "add ssh key"))

@@ -25,8 +25,6 @@ internal sealed partial class EngineProcess : IAsyncDisposable
 
     public int Pid => _process.Id;
 
-    public bool HasExited => _process.HasExited;
-
     public string Output
     {
         get
