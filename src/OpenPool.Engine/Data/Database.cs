@@ -20,9 +20,6 @@ internal enum SqlDialect
 /// </summary>
 internal sealed class Database : IDisposable
 {
-    // SQLite has one writer per file; queueing writers in-process is cheaper than letting them spin
-    // on the busy handler. PostgreSQL needs no such gate.
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
     private readonly string? _sqliteConnectionString;
     private readonly NpgsqlDataSource? _postgres;
 
@@ -32,6 +29,8 @@ internal sealed class Database : IDisposable
         SqlitePath = sqlitePath;
         _sqliteConnectionString = sqliteConnectionString;
         _postgres = postgres;
+        if (dialect == SqlDialect.Sqlite)
+            _sqliteWriter = new SqliteGroupCommit(OpenSqliteWriterAsync);
     }
 
     public SqlDialect Dialect { get; }
@@ -68,6 +67,12 @@ internal sealed class Database : IDisposable
             builder.ConnectionStringBuilder.MaxAutoPrepare = 128;
             builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
         }
+        // Pooled connections carry no session state the engine sets (its locks are transaction-scoped
+        // and LISTEN has a connection of its own), so skip the reset a pooled connection otherwise
+        // runs on the server every time it is handed out again, unless the operator asked for it.
+        if (!connectionString.Contains("No Reset On Close", StringComparison.OrdinalIgnoreCase) &&
+            !connectionString.Contains("NoResetOnClose", StringComparison.OrdinalIgnoreCase))
+            builder.ConnectionStringBuilder.NoResetOnClose = true;
         return new Database(SqlDialect.Postgres, null, null, builder.Build());
     }
 
@@ -115,22 +120,21 @@ internal sealed class Database : IDisposable
         return connection;
     }
 
-    // SQLite has one writer: it keeps one connection, opened and configured once, instead of
-    // taking one from the pool and re-applying its settings on every write.
-    private SqliteConnection? _writer;
+    // SQLite has one writer per file. Every write queues for the one long-lived writer connection,
+    // which commits whatever queued up meanwhile together (see SqliteGroupCommit).
+    private readonly SqliteGroupCommit? _sqliteWriter;
 
-    private async Task<SqliteConnection> WriterAsync(CancellationToken ct)
+    private async Task<SqliteConnection> OpenSqliteWriterAsync(CancellationToken ct)
     {
-        if (_writer is { State: ConnectionState.Open } open)
-            return open;
-        _writer?.Dispose();
         var connection = new SqliteConnection(_sqliteConnectionString + ";Pooling=False");
         await connection.OpenAsync(ct);
         using var pragma = connection.CreateCommand();
-        // journal_mode=WAL is persistent and set once by the migrator; these are per connection.
-        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;";
+        // journal_mode=WAL is persistent and set once by the migrator; these are per connection. The
+        // group commit checkpoints on a connection of its own (wal_autocheckpoint=0 here), and the
+        // writer keeps up to 64 MiB of pages cached rather than re-reading indexes it just wrote.
+        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536;";
         await pragma.ExecuteNonQueryAsync(ct);
-        return _writer = connection;
+        return connection;
     }
 
     /// <summary>A connection outside the pool's reach, for LISTEN (PostgreSQL only).</summary>
@@ -173,6 +177,26 @@ internal sealed class Database : IDisposable
     {
         if (_postgres is not null)
             return await ReadAsync(c => c.QuerySingleOrDefaultAsync<T>(sql, new { key }), ct);
+        return await OnPreparedReaderAsync(sql, key, rows => rows.Read() ? rows.GetRowParser<T>()(rows) : null, ct);
+    }
+
+    /// <summary>Every row <paramref name="sql"/> selects by its single parameter <c>@key</c> (a cluster's instances).</summary>
+    public async Task<List<T>> ReadRowsAsync<T>(string sql, string key, CancellationToken ct = default)
+    {
+        if (_postgres is not null)
+            return await ReadAsync(async c => (await c.QueryAsync<T>(sql, new { key })).AsList(), ct);
+        return await OnPreparedReaderAsync(sql, key, rows =>
+        {
+            var list = new List<T>();
+            var parse = rows.GetRowParser<T>();
+            while (rows.Read())
+                list.Add(parse(rows));
+            return list;
+        }, ct);
+    }
+
+    private async Task<TResult> OnPreparedReaderAsync<TResult>(string sql, string key, Func<DbDataReader, TResult> read, CancellationToken ct)
+    {
         if (!_readers.TryTake(out var reader))
         {
             var connection = new SqliteConnection(_sqliteConnectionString + ";Pooling=False");
@@ -183,10 +207,11 @@ internal sealed class Database : IDisposable
         {
             var command = reader.Command(sql);
             command.Parameters[0].Value = key;
-            await using var rows = await command.ExecuteReaderAsync(ct);
-            var row = await rows.ReadAsync(ct) ? rows.GetRowParser<T>()(rows) : null;
+            TResult result;
+            using (var rows = command.ExecuteReader())
+                result = read(rows);
             _readers.Add(reader);
-            return row;
+            return result;
         }
         catch
         {
@@ -211,20 +236,7 @@ internal sealed class Database : IDisposable
             await transaction.CommitAsync(ct);
             return result;
         }
-        await _writeGate.WaitAsync(ct);
-        try
-        {
-            var connection = await WriterAsync(ct);
-            // BEGIN IMMEDIATE: take the write lock up front rather than upgrading a read lock later.
-            await using var transaction = await connection.BeginTransactionAsync(ct);
-            var result = await work(connection, transaction);
-            await transaction.CommitAsync(ct);
-            return result;
-        }
-        finally
-        {
-            _writeGate.Release();
-        }
+        return await _sqliteWriter!.WriteAsync(work, ct);
     }
 
     public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken ct = default) =>
@@ -245,8 +257,7 @@ internal sealed class Database : IDisposable
     {
         while (_readers.TryTake(out var reader))
             reader.Dispose();
-        _writer?.Dispose();
-        _writeGate.Dispose();
+        _sqliteWriter?.Dispose();
         _postgres?.Dispose();
     }
 }
