@@ -94,28 +94,45 @@ internal static class Ledger
 
     /// <summary>
     /// The account's balance as of <paramref name="now"/>: the stored balance less usage accrued
-    /// since the meter was last written, so it is current without waiting for the next sweep.
+    /// since the meters were last written, so it is current without waiting for the next sweep.
+    /// One small read, however many resources run: the accrual comes from the account's running sums
+    /// (<c>account_meters</c>, kept by triggers; migration 0006 explains the split into high and low
+    /// parts). Being the floor of a sum rather than a sum of floors, it can exceed what the next
+    /// charges will post by under a micro-dollar per running resource.
     /// </summary>
     public static async Task<long> BalanceMicrosAsync(DbConnection c, DbTransaction? t, BillingAccount account, BillingOptions options, long now)
     {
-        var stored = await c.ExecuteScalarAsync<long?>($"SELECT balance_micros FROM {account.Table} WHERE id = @Id", new { account.Id }, t) ?? 0;
-        var owner = account.Kind == "org" ? "org_id = @Id" : "user_id = @Id AND org_id IS NULL";
-        // Summed in SQL over the time since each meter was last written (at most a sweep interval,
-        // so the products stay far from overflow), one round trip however many resources run. It
-        // can differ from the next charge by under a micro-dollar of rounding per resource.
-        var clusters = await c.ExecuteScalarAsync<long?>(
+        var row = await c.QuerySingleOrDefaultAsync<AccountMeter>(
             $"""
-            SELECT SUM((price_micros_per_hour * (@now - billed_until)) / {MsPerHour})
-            FROM clusters WHERE {owner} AND billing_started_at IS NOT NULL AND billing_ended_at IS NULL
-            """, new { account.Id, now }, t) ?? 0;
-        var gbMonthMicros = ToMicros(options.StoragePricePerGbMonthUsd);
-        var volumes = await c.ExecuteScalarAsync<long?>(
-            $"""
-            SELECT SUM((size_gb * @gbMonthMicros * (@now - billed_until)) / @perMonthMs)
-            FROM volumes WHERE {owner} AND billing_started_at IS NOT NULL AND billing_ended_at IS NULL
-            """, new { account.Id, now, gbMonthMicros, perMonthMs = (long)options.HoursPerMonth * MsPerHour }, t) ?? 0;
-        var pending = clusters + volumes;
-        return stored - pending;
+            SELECT a.balance_micros AS BalanceMicros,
+                   CAST(COALESCE(SUM(m.cluster_rate), 0) AS BIGINT) AS ClusterRate, CAST(COALESCE(SUM(m.cluster_high), 0) AS BIGINT) AS ClusterHigh,
+                   CAST(COALESCE(SUM(m.cluster_low), 0) AS BIGINT) AS ClusterLow, CAST(COALESCE(SUM(m.volume_gb), 0) AS BIGINT) AS VolumeGb,
+                   CAST(COALESCE(SUM(m.volume_high), 0) AS BIGINT) AS VolumeHigh, CAST(COALESCE(SUM(m.volume_low), 0) AS BIGINT) AS VolumeLow
+            FROM {account.Table} a LEFT JOIN account_meters m ON m.account_kind = @Kind AND m.account_id = a.id
+            WHERE a.id = @Id
+            GROUP BY a.balance_micros
+            """, new { account.Kind, account.Id }, t);
+        if (row is null)
+            return 0;
+        var clusters = Accrued(row.ClusterRate, row.ClusterHigh, row.ClusterLow, now) / MsPerHour;
+        var volumes = Accrued(row.VolumeGb, row.VolumeHigh, row.VolumeLow, now) * ToMicros(options.StoragePricePerGbMonthUsd)
+                      / ((Int128)options.HoursPerMonth * MsPerHour);
+        return row.BalanceMicros - (long)(clusters + volumes);
+    }
+
+    /// <summary>Σ rate × (now − since) from Σ rate and the split Σ rate × since (see migration 0006), in 128 bits.</summary>
+    private static Int128 Accrued(long rate, long high, long low, long now) =>
+        (Int128)rate * now - (((Int128)high << 20) + low);
+
+    private sealed class AccountMeter
+    {
+        public long BalanceMicros { get; set; }
+        public long ClusterRate { get; set; }
+        public long ClusterHigh { get; set; }
+        public long ClusterLow { get; set; }
+        public long VolumeGb { get; set; }
+        public long VolumeHigh { get; set; }
+        public long VolumeLow { get; set; }
     }
 
     private sealed class Metered
