@@ -16,9 +16,12 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
 
     public async Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct)
     {
-        var cluster = await clusters.GetAsync(request.ObjectId!, ct);
+        // The steps read only what creation fixed (type, size, instance ids), so the row read for the
+        // first step serves the ones that follow under the same claim.
+        var cluster = request.Carried as ClusterRecord ?? await clusters.GetAsync(request.ObjectId!, ct);
         if (cluster is null)
             return new StepOutcome.Fail($"Cluster {request.ObjectId} no longer exists.");
+        request.Carried = cluster;
         switch (request.Step)
         {
             case "allocate":

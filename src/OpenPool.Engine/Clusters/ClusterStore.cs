@@ -68,7 +68,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
                 cluster.Instances.Add(instance);
             }
             cluster.Keys = await AssignKeysAsync(c, t, owner, cluster.Id, spec, now);
-            var request = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, "{}", now);
+            var request = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, "{}", now, objectIsNew: true);
             return (cluster, request);
         }, ct);
 
@@ -160,14 +160,17 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
         db.ReadAsync(c => GetVisibleAsync(c, null, caller, clusterId), ct);
 
     /// <summary>Any cluster by id, for workers acting on a request's object.</summary>
-    public Task<ClusterRecord?> GetAsync(string clusterId, CancellationToken ct) =>
-        db.ReadAsync(async c =>
-        {
-            var cluster = await FindAsync(c, null, clusterId);
-            if (cluster is not null)
-                cluster.Instances = await InstancesAsync(c, null, [cluster.Id]);
-            return cluster;
-        }, ct);
+    public async Task<ClusterRecord?> GetAsync(string clusterId, CancellationToken ct)
+    {
+        // Every step of every claim starts here: both reads run on kept-open, prepared readers.
+        var cluster = await db.ReadRowAsync<ClusterRecord>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @key", clusterId, ct);
+        if (cluster is not null)
+            cluster.Instances = await db.ReadRowsAsync<InstanceRecord>(
+                $"SELECT {InstanceColumns} FROM instances WHERE cluster_id = @key ORDER BY node_index", clusterId, ct);
+        return cluster;
+    }
+
+    private const string InstanceColumns = "id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress";
 
     /// <summary>The cluster row alone, whoever owns it: for work done on the owner's behalf (workers, teardown, billing).</summary>
     private static Task<ClusterRecord?> FindAsync(DbConnection c, DbTransaction? t, string clusterId) =>
@@ -240,7 +243,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
         if (clusterIds.Length == 0)
             return [];
         var rows = await c.QueryAsync<InstanceRecord>(
-            $"SELECT id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress FROM instances WHERE {Sql.In(c, "cluster_id", "@clusterIds")} ORDER BY cluster_id, node_index",
+            $"SELECT {InstanceColumns} FROM instances WHERE {Sql.In(c, "cluster_id", "@clusterIds")} ORDER BY cluster_id, node_index",
             new { clusterIds }, t);
         return rows.AsList();
     }

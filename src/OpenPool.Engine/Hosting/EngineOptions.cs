@@ -66,7 +66,7 @@ internal sealed class RequestOptions
     public double BackoffBaseSeconds { get; set; } = 1;
     public double BackoffMaxSeconds { get; set; } = 30;
     /// <summary>Requests carried out at once by one engine process.</summary>
-    public int Concurrency { get; set; } = 64;
+    public int Concurrency { get; set; } = 256;
     /// <summary>Finished requests stay readable this long.</summary>
     public double RetentionDays { get; set; } = 30;
     public double SweepIntervalMinutes { get; set; } = 60;

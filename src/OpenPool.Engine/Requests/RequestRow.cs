@@ -26,6 +26,13 @@ internal sealed class RequestRow
     public long LeaseToken { get; set; }
     public string? IdempotencyKey { get; set; }
 
+    /// <summary>
+    /// What a handler read for one step and may reuse in the steps the same worker carries out right
+    /// after it under the same claim (the cluster a claim works on), so each step need not read it
+    /// again. In memory only: a new claim starts without it.
+    /// </summary>
+    public object? Carried { get; set; }
+
     public RequestType RequestType => Wire.ParseType(Type);
     public RequestStatus RequestStatus => Wire.ParseStatus(Status);
     public bool IsFinished => FinishedAt is not null;

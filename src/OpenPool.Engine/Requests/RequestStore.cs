@@ -17,13 +17,15 @@ internal sealed class RequestStore(Database db)
     /// <summary>
     /// Inserts a request inside the caller's transaction, so the resource row and its request commit
     /// together (persist first). When the object already has unfinished work, the new request says
-    /// what it waits for; the worker will not start it before that work ends.
+    /// what it waits for; the worker will not start it before that work ends. An object created in
+    /// the same transaction (<paramref name="objectIsNew"/>) has no earlier work, so that lookup is skipped.
     /// </summary>
     public static async Task<RequestRow> EnqueueAsync(
-        DbConnection c, DbTransaction t, RequestType type, Principal owner, string? objectId, string firstStep, string payload, long now)
+        DbConnection c, DbTransaction t, RequestType type, Principal owner, string? objectId, string firstStep, string payload, long now,
+        bool objectIsNew = false)
     {
         string? waitingFor = null;
-        if (objectId is not null)
+        if (objectId is not null && !objectIsNew)
         {
             var predecessor = await c.QueryFirstOrDefaultAsync<RequestRow>(
                 $"SELECT {Columns} FROM requests WHERE object_id = @objectId AND finished_at IS NULL ORDER BY seq DESC LIMIT 1",

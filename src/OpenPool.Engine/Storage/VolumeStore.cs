@@ -47,7 +47,7 @@ internal sealed class VolumeStore(Database db, TimeProvider clock, IOptions<Bill
                 INSERT INTO volumes (id, user_id, org_id, name, size_gb, status, deletion_protection, created_at, updated_at)
                 VALUES (@Id, @UserId, @OrgId, @Name, @SizeGb, @Status, @DeletionProtection, @CreatedAt, @CreatedAt)
                 """, volume, t);
-            var request = await RequestStore.EnqueueAsync(c, t, RequestType.StorageCreate, owner, volume.Id, StorageCreateHandler.FirstStepName, "{}", now);
+            var request = await RequestStore.EnqueueAsync(c, t, RequestType.StorageCreate, owner, volume.Id, StorageCreateHandler.FirstStepName, "{}", now, objectIsNew: true);
             return (volume, request);
         }, ct);
 

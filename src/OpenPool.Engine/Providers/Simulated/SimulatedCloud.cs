@@ -22,13 +22,18 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
             // Provision and release of one cluster never interleave (replicas on PostgreSQL).
             await db.LockAsync(c, t, "sim:cluster:" + order.ClusterId);
             var now = clock.Now();
-            if (await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM sim_tombstones WHERE object_id = @ClusterId", order, t) > 0)
+            // Whether the cluster was released, and the operation this request started, in one read.
+            var state = await c.QuerySingleAsync<ProvisionState>(
+                """
+                SELECT CASE WHEN EXISTS (SELECT 1 FROM sim_tombstones WHERE object_id = @ClusterId) THEN 1 ELSE 0 END AS Released,
+                       o.started_at AS StartedAt, o.ready_at AS ReadyAt
+                FROM (SELECT 1 AS one) AS one LEFT JOIN sim_operations o ON o.request_id = @RequestId AND o.kind = 'provision'
+                """, order, t);
+            if (state.Released != 0)
                 return ProviderProgress.Permanent($"Cluster {order.ClusterId} was released; it will not be provisioned.");
 
-            var operation = await c.QuerySingleOrDefaultAsync<Operation>(
-                "SELECT started_at AS StartedAt, ready_at AS ReadyAt FROM sim_operations WHERE request_id = @RequestId AND kind = 'provision'",
-                order, t);
-            if (operation is null)
+            var done = $"Provisioned {order.InstanceIds.Count} node(s) of {order.InstanceType}";
+            if (state.ReadyAt is not { } readyAt)
             {
                 // Faults strike before anything is reserved, as a real API rejects a call outright.
                 var roll = new Random(unchecked(_seed ^ (StableHash(order.RequestId) * 397) ^ order.Attempt)).NextDouble();
@@ -47,34 +52,42 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
                             $"No capacity for {order.InstanceIds.Count}x {order.InstanceType}: {Math.Max(0, capacity - inUse)} of {capacity} nodes free; waiting for capacity");
                 }
 
-                var readyAt = now + (long)(_options.ProvisionSeconds * 1000);
+                readyAt = now + (long)(_options.ProvisionSeconds * 1000);
+                var instant = readyAt <= now;
                 await c.ExecuteAsync(
                     "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@RequestId, 'provision', @now, @readyAt)",
                     new { order.RequestId, now, readyAt }, t);
-                var index = 0;
+                var nodes = new List<ProvisionedNode>(order.InstanceIds.Count);
                 foreach (var instanceId in order.InstanceIds)
                 {
+                    var node = new ProvisionedNode(instanceId, AddressFor(order.ClusterId, nodes.Count));
                     await c.ExecuteAsync(
                         """
                         INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at)
-                        VALUES (@instanceId, @ClusterId, @InstanceType, @RequestId, 'provisioning', @ip, @now)
-                        """, new { instanceId, order.ClusterId, order.InstanceType, order.RequestId, ip = AddressFor(order.ClusterId, index++), now }, t);
+                        VALUES (@instanceId, @ClusterId, @InstanceType, @RequestId, @state, @ip, @now)
+                        """, new { instanceId, order.ClusterId, order.InstanceType, order.RequestId, state = instant ? "running" : "provisioning", ip = node.IpAddress, now }, t);
+                    nodes.Add(node);
                 }
-                operation = new Operation { StartedAt = now, ReadyAt = readyAt };
+                if (instant)
+                {
+                    // Zero provisioning time: the nodes are up as they are created.
+                    await RecordEffectAsync(c, t, "provision", order.ClusterId, order.RequestId, now);
+                    return ProviderProgress.Done(done, nodes);
+                }
             }
 
-            if (now < operation.ReadyAt)
+            if (now < readyAt)
                 return ProviderProgress.Working(
                     $"Provisioning {order.InstanceIds.Count} node(s) of {order.InstanceType}",
-                    TimeSpan.FromMilliseconds(operation.ReadyAt - now));
+                    TimeSpan.FromMilliseconds(readyAt - now));
 
             await c.ExecuteAsync(
                 "UPDATE sim_nodes SET state = 'running' WHERE cluster_id = @ClusterId AND request_id = @RequestId AND state = 'provisioning'", order, t);
             await RecordEffectAsync(c, t, "provision", order.ClusterId, order.RequestId, now);
-            var nodes = await c.QueryAsync<ProvisionedNode>(
+            var provisioned = await c.QueryAsync<ProvisionedNode>(
                 "SELECT instance_id AS InstanceId, ip_address AS IpAddress FROM sim_nodes WHERE cluster_id = @ClusterId AND request_id = @RequestId",
                 order, t);
-            return ProviderProgress.Done($"Provisioned {order.InstanceIds.Count} node(s) of {order.InstanceType}", nodes.AsList());
+            return ProviderProgress.Done(done, provisioned.AsList());
         }, ct);
 
     public Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct) =>
@@ -174,5 +187,12 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
     {
         public long StartedAt { get; set; }
         public long ReadyAt { get; set; }
+    }
+
+    private sealed class ProvisionState
+    {
+        public long Released { get; set; }
+        public long? StartedAt { get; set; }
+        public long? ReadyAt { get; set; }
     }
 }
