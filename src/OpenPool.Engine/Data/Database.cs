@@ -130,9 +130,8 @@ internal sealed class Database : IDisposable
         await connection.OpenAsync(ct);
         using var pragma = connection.CreateCommand();
         // journal_mode=WAL is persistent and set once by the migrator; these are per connection. The
-        // group commit checkpoints on a connection of its own (wal_autocheckpoint=0 here), and the
-        // writer keeps up to 64 MiB of pages cached rather than re-reading indexes it just wrote.
-        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-65536;";
+        // group commit checkpoints on a connection of its own (wal_autocheckpoint=0 here).
+        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0;";
         await pragma.ExecuteNonQueryAsync(ct);
         return connection;
     }

@@ -34,13 +34,14 @@ internal sealed class SqliteGroupCommit : IDisposable
     private static readonly TimeSpan CheckpointDelay = TimeSpan.FromMilliseconds(200);
     private readonly SemaphoreSlim _checkpointDue = new(0, 1);
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Task _checkpointer;
+    private readonly Thread _checkpointer;
 
     public SqliteGroupCommit(Func<CancellationToken, Task<SqliteConnection>> open)
     {
         _open = open;
         _loop = Task.Run(RunAsync);
-        _checkpointer = Task.Run(CheckpointLoopAsync);
+        _checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "SQLite checkpoint" };
+        _checkpointer.Start();
     }
 
     public Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct)
@@ -115,18 +116,21 @@ internal sealed class SqliteGroupCommit : IDisposable
         }
     }
 
-    private async Task CheckpointLoopAsync()
+    // A thread of its own: a checkpoint blocks for as long as its copying and fsync take, and on a
+    // two-core machine a blocked pool thread is a third of the pool.
+    private void CheckpointLoop()
     {
         SqliteConnection? connection = null;
         try
         {
             while (true)
             {
-                await _checkpointDue.WaitAsync(_stopping.Token);
-                await Task.Delay(CheckpointDelay, _stopping.Token);
+                _checkpointDue.Wait(_stopping.Token);
+                if (_stopping.Token.WaitHandle.WaitOne(CheckpointDelay))
+                    return;
                 try
                 {
-                    connection ??= await _open(_stopping.Token);
+                    connection ??= _open(_stopping.Token).GetAwaiter().GetResult();
                     using var checkpoint = connection.CreateCommand();
                     // PASSIVE: copies what no reader still needs and never waits for the writer or readers.
                     checkpoint.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
@@ -162,7 +166,7 @@ internal sealed class SqliteGroupCommit : IDisposable
         _queue.Writer.TryComplete();
         _loop.Wait(TimeSpan.FromSeconds(30));
         _stopping.Cancel();
-        _checkpointer.Wait(TimeSpan.FromSeconds(30));
+        _checkpointer.Join(TimeSpan.FromSeconds(30));
         // The last connection to close checkpoints what is left.
         _connection?.Dispose();
         _stopping.Dispose();
