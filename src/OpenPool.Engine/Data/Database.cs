@@ -73,7 +73,11 @@ internal sealed class Database : IDisposable
         if (!connectionString.Contains("No Reset On Close", StringComparison.OrdinalIgnoreCase) &&
             !connectionString.Contains("NoResetOnClose", StringComparison.OrdinalIgnoreCase))
             builder.ConnectionStringBuilder.NoResetOnClose = true;
-        return new Database(SqlDialect.Postgres, null, null, builder.Build());
+        var database = new Database(SqlDialect.Postgres, null, null, builder.Build());
+        // LISTEN stays on its connection for the engine's life; it must never be handed to the pool,
+        // where (with no reset on close) another caller would inherit the subscription.
+        database._listenerConnectionString = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false }.ConnectionString;
+        return database;
     }
 
     /// <summary>A <c>--database</c> value: a PostgreSQL connection string or URL, or else a SQLite file path.</summary>
@@ -137,7 +141,10 @@ internal sealed class Database : IDisposable
     }
 
     /// <summary>A connection outside the pool's reach, for LISTEN (PostgreSQL only).</summary>
-    public NpgsqlConnection? CreateListenerConnection() => _postgres?.CreateConnection();
+    public NpgsqlConnection? CreateListenerConnection() =>
+        _listenerConnectionString is null ? null : new NpgsqlConnection(_listenerConnectionString);
+
+    private string? _listenerConnectionString;
 
     // SQLite readers kept open with their hot statements prepared: a poll then costs one bind and one
     // step instead of a pooled open, a parse and a plan (PostgreSQL gets the same from auto-prepare).
