@@ -117,7 +117,7 @@ internal sealed class SqliteGroupCommit : IDisposable
     }
 
     // A thread of its own: a checkpoint blocks for as long as its copying and fsync take, and on a
-    // two-core machine a blocked pool thread is a third of the pool.
+    // two-core machine the thread pool starts with two threads, which HTTP and the writer need.
     private void CheckpointLoop()
     {
         SqliteConnection? connection = null;
