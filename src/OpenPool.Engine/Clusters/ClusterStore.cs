@@ -163,7 +163,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     public async Task<ClusterRecord?> GetAsync(string clusterId, CancellationToken ct)
     {
         // Every step of every claim starts here: both reads run on kept-open, prepared readers.
-        var cluster = await db.ReadRowAsync<ClusterRecord>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @key", clusterId, ct);
+        var cluster = await db.ReadRowAsync<ClusterRecord>(ById, clusterId, ct);
         if (cluster is not null)
             cluster.Instances = await db.ReadRowsAsync<InstanceRecord>(
                 $"SELECT {InstanceColumns} FROM instances WHERE cluster_id = @key ORDER BY node_index", clusterId, ct);
@@ -171,10 +171,11 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     }
 
     private const string InstanceColumns = "id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress";
+    private const string ById = $"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @key";
 
     /// <summary>The cluster row alone, whoever owns it: for work done on the owner's behalf (workers, teardown, billing).</summary>
     private static Task<ClusterRecord?> FindAsync(DbConnection c, DbTransaction? t, string clusterId) =>
-        c.QuerySingleOrDefaultAsync<ClusterRecord?>($"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @clusterId", new { clusterId }, t);
+        c.QuerySingleOrDefaultAsync<ClusterRecord?>(ById, new { key = clusterId }, t);
 
     /// <summary>The owner as a caller, so requests the engine starts for them are theirs like any other.</summary>
     private static Principal OwnerOf(ClusterRecord cluster) =>

@@ -62,7 +62,7 @@ internal sealed class Database : IDisposable
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         // The engine runs the same few dozen statements over and over: let Npgsql prepare them on
         // the server after their second use (parse and plan once), unless the operator chose otherwise.
-        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        if (!OperatorSets(connectionString, "Max Auto Prepare", "MaxAutoPrepare"))
         {
             builder.ConnectionStringBuilder.MaxAutoPrepare = 128;
             builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
@@ -70,8 +70,7 @@ internal sealed class Database : IDisposable
         // Pooled connections carry no session state the engine sets (its locks are transaction-scoped
         // and LISTEN has a connection of its own), so skip the reset a pooled connection otherwise
         // runs on the server every time it is handed out again, unless the operator asked for it.
-        if (!connectionString.Contains("No Reset On Close", StringComparison.OrdinalIgnoreCase) &&
-            !connectionString.Contains("NoResetOnClose", StringComparison.OrdinalIgnoreCase))
+        if (!OperatorSets(connectionString, "No Reset On Close", "NoResetOnClose"))
             builder.ConnectionStringBuilder.NoResetOnClose = true;
         var database = new Database(SqlDialect.Postgres, null, null, builder.Build());
         // LISTEN stays on its connection for the engine's life; it must never be handed to the pool,
@@ -79,6 +78,10 @@ internal sealed class Database : IDisposable
         database._listenerConnectionString = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Pooling = false }.ConnectionString;
         return database;
     }
+
+    /// <summary>Whether the operator's connection string sets an option, under either of its spellings.</summary>
+    private static bool OperatorSets(string connectionString, params string[] keywords) =>
+        keywords.Any(keyword => connectionString.Contains(keyword, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>A <c>--database</c> value: a PostgreSQL connection string or URL, or else a SQLite file path.</summary>
     public static bool LooksLikePostgres(string value) =>
@@ -128,10 +131,17 @@ internal sealed class Database : IDisposable
     // which commits whatever queued up meanwhile together (see SqliteGroupCommit).
     private readonly SqliteGroupCommit? _sqliteWriter;
 
-    private async Task<SqliteConnection> OpenSqliteWriterAsync(CancellationToken ct)
+    /// <summary>A SQLite connection of its own, never returned to the pool (the writer's, the checkpointer's, a prepared reader's).</summary>
+    private async Task<SqliteConnection> OpenUnpooledSqliteAsync(CancellationToken ct)
     {
         var connection = new SqliteConnection(_sqliteConnectionString + ";Pooling=False");
         await connection.OpenAsync(ct);
+        return connection;
+    }
+
+    private async Task<SqliteConnection> OpenSqliteWriterAsync(CancellationToken ct)
+    {
+        var connection = await OpenUnpooledSqliteAsync(ct);
         using var pragma = connection.CreateCommand();
         // journal_mode=WAL is persistent and set once by the migrator; these are per connection. The
         // group commit checkpoints on a connection of its own (wal_autocheckpoint=0 here).
@@ -204,11 +214,7 @@ internal sealed class Database : IDisposable
     private async Task<TResult> OnPreparedReaderAsync<TResult>(string sql, string key, Func<DbDataReader, TResult> read, CancellationToken ct)
     {
         if (!_readers.TryTake(out var reader))
-        {
-            var connection = new SqliteConnection(_sqliteConnectionString + ";Pooling=False");
-            await connection.OpenAsync(ct);
-            reader = new PreparedReader(connection);
-        }
+            reader = new PreparedReader(await OpenUnpooledSqliteAsync(ct));
         try
         {
             var command = reader.Command(sql);

@@ -153,12 +153,15 @@ internal sealed class SqliteGroupCommit : IDisposable
         }
     }
 
+    // Savepoint statements run twice per write: straight on their prepared statements, without the
+    // command wrapper Dapper's calls need.
     private void Execute(SqliteTransaction transaction, string sql)
     {
-        using var command = _connection!.CreateCommand();
+        var command = _connection!.CommandFor(sql, out var cached);
         command.Transaction = transaction;
-        command.CommandText = sql;
         command.ExecuteNonQuery();
+        if (!cached)
+            command.Dispose();
     }
 
     public void Dispose()

@@ -164,8 +164,9 @@ internal sealed class JsonBody
     /// <summary>
     /// A JSON string's text; false when it holds an escaped lone surrogate ("\ud800"), which is valid
     /// JSON but no valid text, and which <see cref="JsonElement.GetString"/> refuses with an exception.
+    /// Also what WebSocket frames are read with (<see cref="Jobs.JobSockets"/>).
     /// </summary>
-    private static bool TryText(JsonElement value, out string text)
+    internal static bool TryText(JsonElement value, out string text)
     {
         try
         {

@@ -274,19 +274,12 @@ internal static class JobSockets
         }
     }
 
-    private static string? Field(JsonElement? element, string name)
-    {
-        if (element is not { ValueKind: JsonValueKind.Object } e || !e.TryGetProperty(name, out var value) || value.ValueKind != JsonValueKind.String)
-            return null;
-        try
-        {
-            return value.GetString();
-        }
-        catch (InvalidOperationException)
-        {
-            return null; // an escaped lone surrogate: valid JSON, but no text
-        }
-    }
+    // A string that is no valid text (an escaped lone surrogate) reads as absent.
+    private static string? Field(JsonElement? element, string name) =>
+        element is { ValueKind: JsonValueKind.Object } e && e.TryGetProperty(name, out var value) &&
+        value.ValueKind == JsonValueKind.String && JsonBody.TryText(value, out var text)
+            ? text
+            : null;
 }
 
 internal static class JobsServices

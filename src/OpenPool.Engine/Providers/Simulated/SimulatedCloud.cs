@@ -26,7 +26,7 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
             var state = await c.QuerySingleAsync<ProvisionState>(
                 """
                 SELECT CASE WHEN EXISTS (SELECT 1 FROM sim_tombstones WHERE object_id = @ClusterId) THEN 1 ELSE 0 END AS Released,
-                       o.started_at AS StartedAt, o.ready_at AS ReadyAt
+                       o.ready_at AS ReadyAt
                 FROM (SELECT 1 AS one) AS one LEFT JOIN sim_operations o ON o.request_id = @RequestId AND o.kind = 'provision'
                 """, order, t);
             if (state.Released != 0)
@@ -101,21 +101,19 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
                 new { order.ClusterId, now }, t);
             var live = await c.ExecuteScalarAsync<long>(
                 "SELECT COUNT(*) FROM sim_nodes WHERE cluster_id = @ClusterId AND state IN ('provisioning', 'running')", order, t);
-            var operation = await c.QuerySingleOrDefaultAsync<Operation>(
-                "SELECT started_at AS StartedAt, ready_at AS ReadyAt FROM sim_operations WHERE request_id = @RequestId AND kind = 'release'",
-                order, t);
-            if (operation is null)
+            var readyAt = await c.ExecuteScalarAsync<long?>(
+                "SELECT ready_at FROM sim_operations WHERE request_id = @RequestId AND kind = 'release'", order, t);
+            if (readyAt is null)
             {
                 if (live == 0)
                     return ProviderProgress.Done("No nodes to release");
-                var readyAt = now + (long)(_options.ReleaseSeconds * 1000);
+                readyAt = now + (long)(_options.ReleaseSeconds * 1000);
                 await c.ExecuteAsync(
                     "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@RequestId, 'release', @now, @readyAt)",
                     new { order.RequestId, now, readyAt }, t);
-                operation = new Operation { StartedAt = now, ReadyAt = readyAt };
             }
-            if (now < operation.ReadyAt)
-                return ProviderProgress.Working($"Releasing {live} node(s)", TimeSpan.FromMilliseconds(operation.ReadyAt - now));
+            if (now < readyAt)
+                return ProviderProgress.Working($"Releasing {live} node(s)", TimeSpan.FromMilliseconds(readyAt.Value - now));
 
             await c.ExecuteAsync(
                 "UPDATE sim_nodes SET state = 'released', released_at = @now WHERE cluster_id = @ClusterId AND state IN ('provisioning', 'running')",
@@ -183,16 +181,9 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
         }
     }
 
-    private sealed class Operation
-    {
-        public long StartedAt { get; set; }
-        public long ReadyAt { get; set; }
-    }
-
     private sealed class ProvisionState
     {
         public long Released { get; set; }
-        public long? StartedAt { get; set; }
         public long? ReadyAt { get; set; }
     }
 }
