@@ -175,43 +175,4 @@ internal sealed class SqliteGroupCommit : IDisposable
         _stopping.Dispose();
         _checkpointDue.Dispose();
     }
-
-    private interface IQueuedWrite
-    {
-        CancellationToken CancellationToken { get; }
-        Task RunAsync(DbConnection connection, SqliteTransaction transaction);
-        void Complete();
-        void Fail(Exception error);
-    }
-
-    private sealed class QueuedWrite<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct) : IQueuedWrite
-    {
-        // Continuations run on the pool, not inline on the writer loop.
-        private readonly TaskCompletionSource<T> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private T? _value;
-
-        public Task<T> Result => _result.Task;
-        public CancellationToken CancellationToken => ct;
-
-        // The write runs as its caller: ambient state that code inside a write reads (the
-        // Idempotency-Key scope an enqueue records its request under) must be the caller's, not
-        // the writer loop's.
-        private readonly ExecutionContext? _caller = ExecutionContext.Capture();
-
-        public Task RunAsync(DbConnection connection, SqliteTransaction transaction)
-        {
-            if (_caller is null)
-                return RunInCallerContextAsync(connection, transaction);
-            Task? running = null;
-            ExecutionContext.Run(_caller, _ => running = RunInCallerContextAsync(connection, transaction), null);
-            return running!;
-        }
-
-        private async Task RunInCallerContextAsync(DbConnection connection, SqliteTransaction transaction) =>
-            _value = await work(connection, transaction);
-
-        // TrySet: a write that failed on its own keeps that error when the batch later completes or fails.
-        public void Complete() => _result.TrySetResult(_value!);
-        public void Fail(Exception error) => _result.TrySetException(error);
-    }
 }

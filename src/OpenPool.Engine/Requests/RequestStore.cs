@@ -149,10 +149,18 @@ internal sealed class RequestStore(Database db)
                               WHERE p.object_id = r.object_id AND p.finished_at IS NULL AND p.seq < r.seq)
             """, new { owner }), ct);
 
-    /// <summary>Extends every lease this worker holds; a worker that stops heartbeating loses them.</summary>
+    /// <summary>
+    /// Extends every lease this worker holds; a worker that stops heartbeating loses them. It skips
+    /// rows another transaction is writing at that moment (on PostgreSQL), so it never waits on a
+    /// lock and so never closes a lock cycle; those rows are this worker's own results being written
+    /// and are extended by the next beat, well before a lease of three beats lapses.
+    /// </summary>
     public Task<int> HeartbeatAsync(string owner, long expires, CancellationToken ct = default) =>
-        db.WriteAsync((c, t) => c.ExecuteAsync(
-            "UPDATE requests SET lease_expires_at = @expires WHERE lease_owner = @owner AND finished_at IS NULL",
+        db.WriteAloneAsync((c, t) => c.ExecuteAsync(
+            $"""
+            UPDATE requests SET lease_expires_at = @expires
+            WHERE seq IN (SELECT seq FROM requests WHERE lease_owner = @owner AND finished_at IS NULL{db.SkipLocked})
+            """,
             new { owner, expires }, t), ct);
 
     /// <summary>
