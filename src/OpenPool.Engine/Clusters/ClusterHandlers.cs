@@ -42,13 +42,7 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
             case "install_keys":
                 return new StepOutcome.Complete(
                     $"Cluster {cluster.Id} is ready: {cluster.NumNodes} node(s) of {cluster.InstanceType}. Connect with: tp ssh {cluster.Instances[0].Id}",
-                    async (c, t, now) =>
-                    {
-                        if (await ClusterStore.SetStatusAsync(c, t, cluster.Id, ClusterStatuses.Running, now, NotYetRunning))
-                            await c.ExecuteAsync( // the meter starts when the nodes are the user's to use
-                                "UPDATE clusters SET billing_started_at = @now, billed_until = @now WHERE id = @id AND billing_started_at IS NULL",
-                                new { now, id = cluster.Id }, t);
-                    });
+                    (c, t, now) => ClusterStore.StartRunningAsync(c, t, cluster.Id, now, NotYetRunning));
 
             default:
                 return new StepOutcome.Fail($"Unknown step '{request.Step}' for {Type.Name()}.");

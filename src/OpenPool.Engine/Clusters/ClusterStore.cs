@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Text.Json;
 using Dapper;
+using Npgsql;
 using OpenPool.Contracts;
 using Microsoft.Extensions.Options;
 using OpenPool.Engine.Accounts;
@@ -212,13 +213,36 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
         }, ct);
 
     /// <summary>Moves the cluster and its instances to <paramref name="status"/>; with <paramref name="onlyFrom"/>, only from those states.</summary>
-    public static async Task<bool> SetStatusAsync(DbConnection c, DbTransaction t, string clusterId, string status, long now, params string[] onlyFrom)
+    public static Task<bool> SetStatusAsync(DbConnection c, DbTransaction t, string clusterId, string status, long now, params string[] onlyFrom) =>
+        ChangeStatusAsync(c, t, clusterId, status, now, "", onlyFrom);
+
+    /// <summary>
+    /// Moves the cluster and its instances to RUNNING from one of <paramref name="onlyFrom"/>, and
+    /// starts its meter unless it has started already: the nodes are now the user's to use.
+    /// </summary>
+    public static Task<bool> StartRunningAsync(DbConnection c, DbTransaction t, string clusterId, long now, params string[] onlyFrom) =>
+        ChangeStatusAsync(c, t, clusterId, ClusterStatuses.Running, now,
+            // Right-hand sides read the row as it was, so both columns test the meter's old start.
+            ", billing_started_at = COALESCE(billing_started_at, @now), billed_until = CASE WHEN billing_started_at IS NULL THEN @now ELSE billed_until END",
+            onlyFrom);
+
+    private static async Task<bool> ChangeStatusAsync(
+        DbConnection c, DbTransaction t, string clusterId, string status, long now, string alsoSet, string[] onlyFrom)
     {
         var guard = onlyFrom.Length == 0 ? "" : " AND " + Sql.In(c, "status", "@onlyFrom");
-        var changed = await c.ExecuteAsync(
-            $"UPDATE clusters SET status = @status, updated_at = @now WHERE id = @clusterId{guard}",
-            new { clusterId, status, now, onlyFrom }, t);
-        if (changed == 0)
+        var update = $"UPDATE clusters SET status = @status, updated_at = @now{alsoSet} WHERE id = @clusterId{guard}";
+        var args = new { clusterId, status, now, onlyFrom };
+        if (c is NpgsqlConnection)
+        {
+            // One statement, so one round trip: the instances follow the cluster in the same command.
+            return await c.ExecuteScalarAsync<long>(
+                $"""
+                WITH changed AS ({update} RETURNING id),
+                     nodes AS (UPDATE instances SET status = @status WHERE cluster_id IN (SELECT id FROM changed))
+                SELECT COUNT(*) FROM changed
+                """, args, t) > 0;
+        }
+        if (await c.ExecuteAsync(update, args, t) == 0)
             return false;
         await c.ExecuteAsync("UPDATE instances SET status = @status WHERE cluster_id = @clusterId", new { clusterId, status }, t);
         return true;
