@@ -1,3 +1,4 @@
+using System.Text;
 using Dapper;
 using Microsoft.Extensions.Options;
 using OpenPool.Engine.Data;
@@ -54,26 +55,33 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
 
                 readyAt = now + (long)(_options.ProvisionSeconds * 1000);
                 var instant = readyAt <= now;
-                await c.ExecuteAsync(
-                    "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@RequestId, 'provision', @now, @readyAt)",
-                    new { order.RequestId, now, readyAt }, t);
+                // The operation, its nodes and (with zero provisioning time, when the nodes are up as
+                // they are created) the effect go in one command: one round trip on PostgreSQL.
+                var start = new StringBuilder(
+                    "INSERT INTO sim_operations (request_id, kind, started_at, ready_at) VALUES (@RequestId, 'provision', @now, @readyAt);");
+                var args = new DynamicParameters(new
+                {
+                    order.RequestId, order.ClusterId, order.InstanceType, now, readyAt, state = instant ? "running" : "provisioning",
+                    kind = "provision", objectId = order.ClusterId, requestId = order.RequestId, at = now,
+                });
                 var nodes = new List<ProvisionedNode>(order.InstanceIds.Count);
                 foreach (var instanceId in order.InstanceIds)
                 {
                     var node = new ProvisionedNode(instanceId, AddressFor(order.ClusterId, nodes.Count));
-                    await c.ExecuteAsync(
-                        """
+                    start.Append(
+                        $"""
                         INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at)
-                        VALUES (@instanceId, @ClusterId, @InstanceType, @RequestId, @state, @ip, @now)
-                        """, new { instanceId, order.ClusterId, order.InstanceType, order.RequestId, state = instant ? "running" : "provisioning", ip = node.IpAddress, now }, t);
+                        VALUES (@instance{nodes.Count}, @ClusterId, @InstanceType, @RequestId, @state, @ip{nodes.Count}, @now);
+                        """);
+                    args.Add($"instance{nodes.Count}", instanceId);
+                    args.Add($"ip{nodes.Count}", node.IpAddress);
                     nodes.Add(node);
                 }
                 if (instant)
-                {
-                    // Zero provisioning time: the nodes are up as they are created.
-                    await RecordEffectAsync(c, t, "provision", order.ClusterId, order.RequestId, now);
+                    start.Append(RecordEffect);
+                await c.ExecuteAsync(start.ToString(), args, t);
+                if (instant)
                     return ProviderProgress.Done(done, nodes);
-                }
             }
 
             if (now < readyAt)
@@ -157,10 +165,11 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
             return ProviderProgress.Done(working + ": done");
         }, ct);
 
+    private const string RecordEffect =
+        "INSERT INTO sim_effects (kind, object_id, request_id, at) VALUES (@kind, @objectId, @requestId, @at) ON CONFLICT DO NOTHING";
+
     private static Task<int> RecordEffectAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, string kind, string objectId, string requestId, long at) =>
-        c.ExecuteAsync(
-            "INSERT INTO sim_effects (kind, object_id, request_id, at) VALUES (@kind, @objectId, @requestId, @at) ON CONFLICT DO NOTHING",
-            new { kind, objectId, requestId, at }, t);
+        c.ExecuteAsync(RecordEffect, new { kind, objectId, requestId, at }, t);
 
     // string.GetHashCode is randomized per process; fault rolls and addresses must repeat across restarts.
     /// <summary>Addresses from TEST-NET-3 (RFC 5737): clearly fake, never routed anywhere.</summary>
