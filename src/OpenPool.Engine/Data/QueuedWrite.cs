@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Threading.Channels;
 
 namespace OpenPool.Engine.Data;
 
@@ -45,4 +46,23 @@ internal sealed class QueuedWrite<T>(Func<DbConnection, DbTransaction, Task<T>> 
     // TrySet: a write that failed on its own keeps that error when the batch later completes or fails.
     public void Complete() => _result.TrySetResult(_value!);
     public void Fail(Exception error) => _result.TrySetException(error);
+}
+
+internal static class QueuedWrites
+{
+    /// <summary>
+    /// Refills <paramref name="batch"/> with up to <paramref name="max"/> writes waiting now; a
+    /// write whose caller gave up meanwhile is failed instead of run.
+    /// </summary>
+    public static void TakeBatch(ChannelReader<IQueuedWrite> queue, List<IQueuedWrite> batch, int max)
+    {
+        batch.Clear();
+        while (batch.Count < max && queue.TryRead(out var write))
+        {
+            if (write.CancellationToken.IsCancellationRequested)
+                write.Fail(new OperationCanceledException(write.CancellationToken));
+            else
+                batch.Add(write);
+        }
+    }
 }

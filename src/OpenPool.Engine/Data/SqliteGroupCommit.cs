@@ -58,14 +58,7 @@ internal sealed class SqliteGroupCommit : IDisposable
         var batch = new List<IQueuedWrite>(MaxBatch);
         while (await _queue.Reader.WaitToReadAsync())
         {
-            batch.Clear();
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var write))
-            {
-                if (write.CancellationToken.IsCancellationRequested)
-                    write.Fail(new OperationCanceledException(write.CancellationToken));
-                else
-                    batch.Add(write);
-            }
+            QueuedWrites.TakeBatch(_queue.Reader, batch, MaxBatch);
             if (batch.Count > 0)
                 await CommitAsync(batch);
         }
