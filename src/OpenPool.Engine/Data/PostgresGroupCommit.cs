@@ -1,4 +1,5 @@
 using System.Data;
+using System.Data.Common;
 using System.Threading.Channels;
 using Npgsql;
 
@@ -40,14 +41,8 @@ internal sealed class PostgresGroupCommit : IDisposable
         _committers = Enumerable.Range(0, committers).Select(i => Task.Run(() => RunAsync(i))).ToArray();
     }
 
-    public Task<T> WriteAsync<T>(Func<System.Data.Common.DbConnection, System.Data.Common.DbTransaction, Task<T>> work, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        var write = new QueuedWrite<T>(work, ct);
-        if (!_queue.Writer.TryWrite(write))
-            throw new ObjectDisposedException(nameof(PostgresGroupCommit), "The database is shutting down.");
-        return write.Result;
-    }
+    public Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct) =>
+        QueuedWrites.Enqueue(_queue.Writer, work, ct);
 
     private async Task RunAsync(int index)
     {
@@ -68,7 +63,7 @@ internal sealed class PostgresGroupCommit : IDisposable
                 foreach (var write in retry)
                 {
                     if (!_queue.Writer.TryWrite(write))
-                        write.Fail(new ObjectDisposedException(nameof(PostgresGroupCommit), "The database is shutting down."));
+                        write.Fail(QueuedWrites.ShuttingDown());
                 }
             }
         }

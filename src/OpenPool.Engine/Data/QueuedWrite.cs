@@ -50,6 +50,19 @@ internal sealed class QueuedWrite<T>(Func<DbConnection, DbTransaction, Task<T>> 
 
 internal static class QueuedWrites
 {
+    /// <summary>Queues a caller's write; the task answers once a committer has committed or failed it.</summary>
+    public static Task<T> Enqueue<T>(ChannelWriter<IQueuedWrite> queue, Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var write = new QueuedWrite<T>(work, ct);
+        if (!queue.TryWrite(write))
+            throw ShuttingDown();
+        return write.Result;
+    }
+
+    /// <summary>What a write gets when its queue has closed.</summary>
+    public static ObjectDisposedException ShuttingDown() => new(nameof(Database), "The database is shutting down.");
+
     /// <summary>
     /// Refills <paramref name="batch"/> with up to <paramref name="max"/> writes waiting now; a
     /// write whose caller gave up meanwhile is failed instead of run.

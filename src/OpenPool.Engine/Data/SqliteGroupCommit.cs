@@ -44,14 +44,8 @@ internal sealed class SqliteGroupCommit : IDisposable
         _checkpointer.Start();
     }
 
-    public Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct)
-    {
-        ct.ThrowIfCancellationRequested();
-        var write = new QueuedWrite<T>(work, ct);
-        if (!_queue.Writer.TryWrite(write))
-            throw new ObjectDisposedException(nameof(SqliteGroupCommit), "The database is shutting down.");
-        return write.Result;
-    }
+    public Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct) =>
+        QueuedWrites.Enqueue(_queue.Writer, work, ct);
 
     private async Task RunAsync()
     {
