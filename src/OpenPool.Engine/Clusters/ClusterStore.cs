@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Text;
 using System.Text.Json;
 using Dapper;
 using Npgsql;
@@ -53,21 +54,23 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
                 OwnerEmail = owner.Email,
                 OrgName = owner.OrgName,
             };
-            await c.ExecuteAsync(
+            // The cluster and its instances in one command: one round trip on PostgreSQL.
+            var insert = new StringBuilder(
                 """
                 INSERT INTO clusters (id, user_id, org_id, name, instance_type, num_nodes, status, deletion_protection, container,
                                       price_micros_per_hour, created_at, updated_at)
                 VALUES (@Id, @UserId, @OrgId, @Name, @InstanceType, @NumNodes, @Status, @DeletionProtection, @Container,
-                        @PriceMicrosPerHour, @CreatedAt, @UpdatedAt)
-                """, cluster, t);
+                        @PriceMicrosPerHour, @CreatedAt, @UpdatedAt);
+                """);
+            var args = new DynamicParameters(cluster);
             for (var index = 0; index < spec.NumNodes; index++)
             {
                 var instance = new InstanceRecord { Id = Ids.Instance(), ClusterId = cluster.Id, NodeIndex = index, Status = ClusterStatuses.Pending };
-                await c.ExecuteAsync(
-                    "INSERT INTO instances (id, cluster_id, node_index, status, created_at) VALUES (@Id, @ClusterId, @NodeIndex, @Status, @now)",
-                    new { instance.Id, instance.ClusterId, instance.NodeIndex, instance.Status, now }, t);
+                insert.Append($"\nINSERT INTO instances (id, cluster_id, node_index, status, created_at) VALUES (@instance{index}, @Id, {index}, @Status, @CreatedAt);");
+                args.Add($"instance{index}", instance.Id);
                 cluster.Instances.Add(instance);
             }
+            await c.ExecuteAsync(insert.ToString(), args, t);
             cluster.Keys = await AssignKeysAsync(c, t, owner, cluster.Id, spec, now);
             var request = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, "{}", now, objectIsNew: true);
             return (cluster, request);
@@ -163,11 +166,12 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     /// <summary>Any cluster by id, for workers acting on a request's object.</summary>
     public async Task<ClusterRecord?> GetAsync(string clusterId, CancellationToken ct)
     {
-        // Every step of every claim starts here: both reads run on kept-open, prepared readers.
-        var cluster = await db.ReadRowAsync<ClusterRecord>(ById, clusterId, ct);
+        // Every claim starts here: the cluster and its instances in one round trip on PostgreSQL, on
+        // kept-open prepared readers on SQLite.
+        var (cluster, instances) = await db.ReadRowAndRowsAsync<ClusterRecord, InstanceRecord>(
+            ById, $"SELECT {InstanceColumns} FROM instances WHERE cluster_id = @key ORDER BY node_index", clusterId, ct);
         if (cluster is not null)
-            cluster.Instances = await db.ReadRowsAsync<InstanceRecord>(
-                $"SELECT {InstanceColumns} FROM instances WHERE cluster_id = @key ORDER BY node_index", clusterId, ct);
+            cluster.Instances = instances;
         return cluster;
     }
 

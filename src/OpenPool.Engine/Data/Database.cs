@@ -218,19 +218,33 @@ internal sealed class Database : IDisposable
         return await OnPreparedReaderAsync(sql, key, rows => rows.Read() ? rows.GetRowParser<T>()(rows) : null, ct);
     }
 
-    /// <summary>Every row <paramref name="sql"/> selects by its single parameter <c>@key</c> (a cluster's instances).</summary>
-    public async Task<List<T>> ReadRowsAsync<T>(string sql, string key, CancellationToken ct = default)
+    /// <summary>
+    /// The one row <paramref name="rowSql"/> selects by <c>@key</c> (or null), and every row
+    /// <paramref name="rowsSql"/> selects by the same key: a cluster and its instances. On PostgreSQL
+    /// both go in one command, so one round trip; on SQLite each runs on a prepared reader.
+    /// </summary>
+    public async Task<(T? Row, List<TRows> Rows)> ReadRowAndRowsAsync<T, TRows>(string rowSql, string rowsSql, string key, CancellationToken ct = default)
+        where T : class
     {
         if (_postgres is not null)
-            return await ReadAsync(async c => (await c.QueryAsync<T>(sql, new { key })).AsList(), ct);
-        return await OnPreparedReaderAsync(sql, key, rows =>
         {
-            var list = new List<T>();
-            var parse = rows.GetRowParser<T>();
-            while (rows.Read())
-                list.Add(parse(rows));
+            return await ReadAsync(async c =>
+            {
+                using var results = await c.QueryMultipleAsync(rowSql + ";\n" + rowsSql, new { key });
+                var row = await results.ReadSingleOrDefaultAsync<T>();
+                return (row, (await results.ReadAsync<TRows>()).AsList());
+            }, ct);
+        }
+        var first = await ReadRowAsync<T>(rowSql, key, ct);
+        var rows = await OnPreparedReaderAsync(rowsSql, key, reader =>
+        {
+            var list = new List<TRows>();
+            var parse = reader.GetRowParser<TRows>();
+            while (reader.Read())
+                list.Add(parse(reader));
             return list;
         }, ct);
+        return (first, rows);
     }
 
     private async Task<TResult> OnPreparedReaderAsync<TResult>(string sql, string key, Func<DbDataReader, TResult> read, CancellationToken ct)
