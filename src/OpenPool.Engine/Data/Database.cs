@@ -306,7 +306,25 @@ internal sealed class Database : IDisposable
     /// SQLite transactions are serialized already.
     /// </summary>
     public Task LockAsync(DbConnection c, DbTransaction t, string key) =>
-        IsPostgres ? c.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))", new { key }, t) : Task.CompletedTask;
+        IsPostgres ? c.ExecuteAsync(TakeLock, new { key }, t) : Task.CompletedTask;
+
+    private const string TakeLock = "SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))";
+
+    /// <summary>
+    /// <see cref="LockAsync"/>, then the one row <paramref name="sql"/> selects, in one round trip on
+    /// PostgreSQL: the two go as one command, and under READ COMMITTED the select takes its snapshot
+    /// only once the lock is held, so it sees everything committed by the lock's previous holder.
+    /// </summary>
+    public async Task<T> LockThenQuerySingleAsync<T>(DbConnection c, DbTransaction t, string key, string sql, object args)
+    {
+        if (!IsPostgres)
+            return await c.QuerySingleAsync<T>(sql, args, t);
+        var parameters = new DynamicParameters(args);
+        parameters.Add("key", key);
+        using var results = await c.QueryMultipleAsync(TakeLock + ";\n" + sql, parameters, t);
+        await results.ReadAsync(); // the lock's empty result
+        return await results.ReadSingleAsync<T>();
+    }
 
     public static bool IsUniqueViolation(Exception ex) =>
         ex is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 } ||

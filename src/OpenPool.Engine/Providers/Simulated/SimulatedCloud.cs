@@ -20,16 +20,15 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
     public Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
-            // Provision and release of one cluster never interleave (replicas on PostgreSQL).
-            await db.LockAsync(c, t, "sim:cluster:" + order.ClusterId);
-            var now = clock.Now();
-            // Whether the cluster was released, and the operation this request started, in one read.
-            var state = await c.QuerySingleAsync<ProvisionState>(
+            // Provision and release of one cluster never interleave (replicas on PostgreSQL). Under
+            // that lock: whether the cluster was released, and the operation this request started.
+            var state = await db.LockThenQuerySingleAsync<ProvisionState>(c, t, "sim:cluster:" + order.ClusterId,
                 """
                 SELECT CASE WHEN EXISTS (SELECT 1 FROM sim_tombstones WHERE object_id = @ClusterId) THEN 1 ELSE 0 END AS Released,
                        o.ready_at AS ReadyAt
                 FROM (SELECT 1 AS one) AS one LEFT JOIN sim_operations o ON o.request_id = @RequestId AND o.kind = 'provision'
-                """, order, t);
+                """, order);
+            var now = clock.Now();
             if (state.Released != 0)
                 return ProviderProgress.Permanent($"Cluster {order.ClusterId} was released; it will not be provisioned.");
 
