@@ -59,16 +59,18 @@ internal static class ClaimThroughput
         var before = await engine.ScalarAsync("SELECT COALESCE(MAX(seq), 0) FROM requests");
 
         var startedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var cpu = CpuUse.Start(engine.Pid);
         var submitting = await Load.RunAsync(claims, Concurrency, CreateAsync);
         if (!await engine.AllRequestsFinishedAsync(TimeSpan.FromMinutes(10)))
             throw new TimeoutException("claims did not finish within 10 minutes");
+        var cpuPerClaim = cpu.PerItem(claims, "claim");
         var completed = await engine.ScalarAsync($"SELECT COUNT(*) FROM requests WHERE seq > {before} AND status = 'COMPLETED'");
         if (completed != claims)
             throw new InvalidOperationException($"{claims} claims submitted, {completed} COMPLETED");
         var lastFinished = await engine.ScalarAsync($"SELECT MAX(finished_at) FROM requests WHERE seq > {before}");
         var seconds = (lastFinished - startedAt) / 1000.0;
         var perSecond = claims / seconds;
-        return (perSecond, $"{claims} claims, {Concurrency} concurrent clients, all COMPLETED {seconds:0.00} s after the first submit (submitting alone took {submitting.TotalSeconds:0.00} s)");
+        return (perSecond, $"{claims} claims, {Concurrency} concurrent clients, all COMPLETED {seconds:0.00} s after the first submit (submitting alone took {submitting.TotalSeconds:0.00} s); {cpuPerClaim}");
     }
 
     private static double RawSqliteCommitsPerSecond(int commits)
