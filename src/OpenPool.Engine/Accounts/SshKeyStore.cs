@@ -31,13 +31,9 @@ internal sealed class SshKeyStore(Database db, TimeProvider clock)
     }
 
     /// <summary>The keys that go onto a new cluster: the user's own and those shared with their organization.</summary>
-    public static async Task<IReadOnlyList<SavedKey>> KeysForNewClusterAsync(DbConnection c, DbTransaction t, Principal caller)
-    {
-        var rows = await c.QueryAsync<SavedKey>(
-            "SELECT name, fingerprint, public_key AS PublicKey FROM ssh_keys WHERE user_id = @UserId OR (org_id IS NOT NULL AND org_id = @OrgId) ORDER BY created_at",
-            new { caller.UserId, caller.OrgId }, t);
-        return rows.AsList();
-    }
+    /// <remarks>Its parameters are the caller's <c>@UserId</c> and <c>@OrgId</c>.</remarks>
+    public const string KeysForNewClusterSql =
+        "SELECT name, fingerprint, public_key AS PublicKey FROM ssh_keys WHERE user_id = @UserId OR (org_id IS NOT NULL AND org_id = @OrgId) ORDER BY created_at";
 
     public Task<IReadOnlyList<SshKeyInfo>> ListAsync(Principal caller, bool includeOrg, CancellationToken ct) =>
         db.ReadAsync<IReadOnlyList<SshKeyInfo>>(async c =>

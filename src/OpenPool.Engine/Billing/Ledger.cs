@@ -100,18 +100,33 @@ internal static class Ledger
     /// parts). Being the floor of a sum rather than a sum of floors, it can exceed what the next
     /// charges will post by under a micro-dollar per running resource.
     /// </summary>
-    public static async Task<long> BalanceMicrosAsync(DbConnection c, DbTransaction? t, BillingAccount account, BillingOptions options, long now)
+    public static async Task<long> BalanceMicrosAsync(DbConnection c, DbTransaction? t, BillingAccount account, BillingOptions options, long now) =>
+        BalanceMicros(await c.QuerySingleOrDefaultAsync<AccountMeter>(BalanceSql(account), new { account.Kind, account.Id }, t), options, now);
+
+    /// <summary>
+    /// The read behind <see cref="BalanceMicrosAsync"/>, for a caller that sends it with its own
+    /// reads in one round trip; its parameters are <c>@Kind</c> and <c>@Id</c>, the account's.
+    /// </summary>
+    public static string BalanceSql(BillingAccount account) => account.Kind == "org" ? OrgBalanceSql : UserBalanceSql;
+
+    private const string BalanceSelect =
+        """
+        SELECT a.balance_micros AS BalanceMicros,
+               CAST(COALESCE(SUM(m.cluster_rate), 0) AS BIGINT) AS ClusterRate, CAST(COALESCE(SUM(m.cluster_high), 0) AS BIGINT) AS ClusterHigh,
+               CAST(COALESCE(SUM(m.cluster_low), 0) AS BIGINT) AS ClusterLow, CAST(COALESCE(SUM(m.volume_gb), 0) AS BIGINT) AS VolumeGb,
+               CAST(COALESCE(SUM(m.volume_high), 0) AS BIGINT) AS VolumeHigh, CAST(COALESCE(SUM(m.volume_low), 0) AS BIGINT) AS VolumeLow
+        FROM
+        """;
+
+    private const string BalanceJoin =
+        " a LEFT JOIN account_meters m ON m.account_kind = @Kind AND m.account_id = a.id WHERE a.id = @Id GROUP BY a.balance_micros";
+
+    private const string UserBalanceSql = BalanceSelect + " users" + BalanceJoin;
+    private const string OrgBalanceSql = BalanceSelect + " orgs" + BalanceJoin;
+
+    /// <summary>The balance from the row <see cref="BalanceSql"/> read (null: no such account, no money).</summary>
+    public static long BalanceMicros(AccountMeter? row, BillingOptions options, long now)
     {
-        var row = await c.QuerySingleOrDefaultAsync<AccountMeter>(
-            $"""
-            SELECT a.balance_micros AS BalanceMicros,
-                   CAST(COALESCE(SUM(m.cluster_rate), 0) AS BIGINT) AS ClusterRate, CAST(COALESCE(SUM(m.cluster_high), 0) AS BIGINT) AS ClusterHigh,
-                   CAST(COALESCE(SUM(m.cluster_low), 0) AS BIGINT) AS ClusterLow, CAST(COALESCE(SUM(m.volume_gb), 0) AS BIGINT) AS VolumeGb,
-                   CAST(COALESCE(SUM(m.volume_high), 0) AS BIGINT) AS VolumeHigh, CAST(COALESCE(SUM(m.volume_low), 0) AS BIGINT) AS VolumeLow
-            FROM {account.Table} a LEFT JOIN account_meters m ON m.account_kind = @Kind AND m.account_id = a.id
-            WHERE a.id = @Id
-            GROUP BY a.balance_micros
-            """, new { account.Kind, account.Id }, t);
         if (row is null)
             return 0;
         var clusters = Accrued(row.ClusterRate, row.ClusterHigh, row.ClusterLow, now) / MsPerHour;
@@ -124,7 +139,7 @@ internal static class Ledger
     private static Int128 Accrued(long rate, long high, long low, long now) =>
         (Int128)rate * now - (((Int128)high << 20) + low);
 
-    private sealed class AccountMeter
+    internal sealed class AccountMeter
     {
         public long BalanceMicros { get; set; }
         public long ClusterRate { get; set; }

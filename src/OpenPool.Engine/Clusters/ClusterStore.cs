@@ -29,14 +29,28 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
 
     private const string ClusterFrom = "FROM clusters c JOIN users u ON u.id = c.user_id LEFT JOIN orgs o ON o.id = c.org_id";
 
+    /// <summary>
+    /// Checks the claim (name free, balance enough), then writes the cluster, its instances, its keys
+    /// and its request. On PostgreSQL that is two round trips however many nodes and keys: one for
+    /// every check, one for every row.
+    /// </summary>
     public Task<(ClusterRecord Cluster, RequestRow Request)> CreateAsync(Principal owner, ClusterSpec spec, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
             var now = clock.Now();
-            if (spec.Name is not null)
-                await EnsureNameFreeAsync(c, t, owner, spec.Name, exceptClusterId: null);
             var pricePerHour = (long)(spec.Type.PricePerHourUsd * spec.NumNodes * Ledger.MicrosPerUsd);
-            await EnsureBalanceCoversAsync(c, t, owner, pricePerHour, spec, now);
+            var account = BillingAccount.Of(owner.UserId, owner.OrgId);
+            IReadOnlyList<SshKeyStore.SavedKey> savedKeys;
+            using (var checks = await c.QueryMultipleAsync(
+                (spec.Name is null ? "" : NameHolderSql + ";\n") + Ledger.BalanceSql(account) + ";\n" + SshKeyStore.KeysForNewClusterSql,
+                new { owner.UserId, owner.OrgId, name = spec.Name, except = "", account.Kind, account.Id }, t))
+            {
+                if (spec.Name is not null && await checks.ReadSingleOrDefaultAsync<string>() is { } holder)
+                    throw NameTaken(spec.Name, holder);
+                var balance = Ledger.BalanceMicros(await checks.ReadSingleOrDefaultAsync<Ledger.AccountMeter>(), billing.Value, now);
+                EnsureBalanceCovers(balance, pricePerHour, spec);
+                savedKeys = (await checks.ReadAsync<SshKeyStore.SavedKey>()).AsList();
+            }
             var cluster = new ClusterRecord
             {
                 Id = Ids.Cluster(),
@@ -54,7 +68,6 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
                 OwnerEmail = owner.Email,
                 OrgName = owner.OrgName,
             };
-            // The cluster and its instances in one command: one round trip on PostgreSQL.
             var insert = new StringBuilder(
                 """
                 INSERT INTO clusters (id, user_id, org_id, name, instance_type, num_nodes, status, deletion_protection, container,
@@ -70,9 +83,10 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
                 args.Add($"instance{index}", instance.Id);
                 cluster.Instances.Add(instance);
             }
-            await c.ExecuteAsync(insert.ToString(), args, t);
-            cluster.Keys = await AssignKeysAsync(c, t, owner, cluster.Id, spec, now);
-            var request = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, "{}", now, objectIsNew: true);
+            cluster.Keys = await AssignKeysAsync(c, t, owner, savedKeys, spec, now, insert, args);
+            var request = RequestStore.NewRow(RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, "{}", now);
+            RequestStore.AddInsert(insert, args, request);
+            request.Seq = await c.ExecuteScalarAsync<long>(insert.ToString(), args, t);
             return (cluster, request);
         }, ct);
 
@@ -278,9 +292,8 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     }
 
     /// <summary>Refuses a claim the account cannot pay for: it must cover the configured hours of the cluster's price.</summary>
-    private async Task EnsureBalanceCoversAsync(DbConnection c, DbTransaction t, Principal owner, long pricePerHour, ClusterSpec spec, long now)
+    private void EnsureBalanceCovers(long balance, long pricePerHour, ClusterSpec spec)
     {
-        var balance = await Ledger.BalanceMicrosAsync(c, t, BillingAccount.Of(owner.UserId, owner.OrgId), billing.Value, now);
         var needed = (long)(pricePerHour * billing.Value.ClusterMinimumHours);
         if (balance < needed)
             throw new ApiError(StatusCodes.Status402PaymentRequired, "insufficient_balance", FormattableString.Invariant(
@@ -288,34 +301,47 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     }
 
     /// <summary>
-    /// The keys installed on a new cluster: the owner's saved keys, the organization's, and any sent
-    /// with the request (saved to the profile too unless save_keys is false).
+    /// The keys installed on a new cluster: the owner's saved keys and the organization's
+    /// (<paramref name="saved"/>), and any sent with the request (saved to the profile too unless
+    /// save_keys is false). Their rows join the cluster's insert.
     /// </summary>
-    private static async Task<List<ClusterKey>> AssignKeysAsync(DbConnection c, DbTransaction t, Principal owner, string clusterId, ClusterSpec spec, long now)
+    private static async Task<List<ClusterKey>> AssignKeysAsync(DbConnection c, DbTransaction t, Principal owner, IReadOnlyList<SshKeyStore.SavedKey> saved,
+        ClusterSpec spec, long now, StringBuilder insert, DynamicParameters args)
     {
         var extra = spec.PublicKeys ?? [];
         if (spec.SaveKeys)
             foreach (var key in extra)
                 await SshKeyStore.SaveIfNewAsync(c, t, owner, key, now);
+        // A sent key saved just now gets the name it would have had as a saved one.
         var keys = new Dictionary<string, (string Name, string PublicKey)>();
-        foreach (var saved in await SshKeyStore.KeysForNewClusterAsync(c, t, owner))
-            keys.TryAdd(saved.Fingerprint, (saved.Name, saved.PublicKey));
+        foreach (var key in saved)
+            keys.TryAdd(key.Fingerprint, (key.Name, key.PublicKey));
         foreach (var key in extra)
             keys.TryAdd(key.Fingerprint, (key.Comment ?? owner.Email, key.Line));
+        var index = 0;
         foreach (var (fingerprint, (name, publicKey)) in keys)
-            await c.ExecuteAsync(
-                "INSERT INTO cluster_keys (cluster_id, fingerprint, name, public_key) VALUES (@clusterId, @fingerprint, @name, @publicKey)",
-                new { clusterId, fingerprint, name, publicKey }, t);
+        {
+            insert.Append($"\nINSERT INTO cluster_keys (cluster_id, fingerprint, name, public_key) VALUES (@Id, @keyFingerprint{index}, @keyName{index}, @keyLine{index});");
+            args.Add($"keyFingerprint{index}", fingerprint);
+            args.Add($"keyName{index}", name);
+            args.Add($"keyLine{index}", publicKey);
+            index++;
+        }
         return keys.Select(k => new ClusterKey { Fingerprint = k.Key, Name = k.Value.Name }).OrderBy(k => k.Name).ToList();
     }
 
+    /// <summary>Another live cluster of the owner's with this name. Parameters: <c>@UserId</c>, <c>@name</c>, <c>@except</c> (a cluster id to ignore, or '').</summary>
+    private const string NameHolderSql =
+        "SELECT id FROM clusters WHERE user_id = @UserId AND name = @name AND status NOT IN ('DESTROYED', 'FAILED') AND id <> @except";
+
+    private static ApiError NameTaken(string name, string holder) =>
+        ApiError.Conflict("cluster_name_taken", $"You already have a cluster named '{name}' ({holder}). Cluster names must be unique.");
+
     private static async Task EnsureNameFreeAsync(DbConnection c, DbTransaction t, Principal owner, string name, string? exceptClusterId)
     {
-        var holder = await c.ExecuteScalarAsync<string?>(
-            "SELECT id FROM clusters WHERE user_id = @UserId AND name = @name AND status NOT IN ('DESTROYED', 'FAILED') AND id <> @except",
-            new { owner.UserId, name, except = exceptClusterId ?? "" }, t);
+        var holder = await c.ExecuteScalarAsync<string?>(NameHolderSql, new { owner.UserId, name, except = exceptClusterId ?? "" }, t);
         if (holder is not null)
-            throw ApiError.Conflict("cluster_name_taken", $"You already have a cluster named '{name}' ({holder}). Cluster names must be unique.");
+            throw NameTaken(name, holder);
     }
 
     public static ApiError NotFound(string clusterId) => ApiError.NotFound("cluster_not_found", $"Cluster {clusterId} not found.");

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Text;
 using Dapper;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
@@ -33,7 +34,17 @@ internal sealed class RequestStore(Database db)
             if (predecessor is not null)
                 waitingFor = WaitingMessage(predecessor);
         }
-        var row = new RequestRow
+        var row = NewRow(type, owner, objectId, firstStep, payload, now, waitingFor);
+        var insert = new StringBuilder();
+        var args = new DynamicParameters();
+        AddInsert(insert, args, row);
+        row.Seq = await c.ExecuteScalarAsync<long>(insert.ToString(), args, t);
+        return row;
+    }
+
+    /// <summary>A request not written yet: for a caller that writes it with its own rows in one command (<see cref="AddInsert"/>).</summary>
+    public static RequestRow NewRow(RequestType type, Principal owner, string? objectId, string firstStep, string payload, long now, string? waitingFor = null) =>
+        new()
         {
             Id = Ids.Request(),
             Type = type.Name(),
@@ -48,24 +59,47 @@ internal sealed class RequestStore(Database db)
             Step = firstStep,
             Payload = payload,
         };
-        if (Http.IdempotencyScope.Current is { } scope && scope.UserId == owner.UserId)
+
+    /// <summary>
+    /// Appends the statements that write <paramref name="row"/> to a command being built: under an
+    /// idempotency key, the key's record of the request, then the row itself. The insert answers
+    /// with the row's <c>seq</c>, so nothing that returns rows may follow it. Its parameters are
+    /// named <c>@request…</c> and <c>@idempotency…</c>, clear of the caller's own.
+    /// </summary>
+    public static void AddInsert(StringBuilder sql, DynamicParameters args, RequestRow row)
+    {
+        if (Http.IdempotencyScope.Current is { } scope && scope.UserId == row.UserId)
         {
             row.IdempotencyKey = scope.Key;
-            await c.ExecuteAsync(
+            sql.Append(
                 """
-                UPDATE idempotency_keys SET committed_requests = COALESCE(committed_requests || ',', '') || @Id
-                WHERE user_id = @UserId AND idem_key = @Key
-                """, new { row.Id, scope.UserId, scope.Key }, t);
+
+                UPDATE idempotency_keys SET committed_requests = COALESCE(committed_requests || ',', '') || @requestId
+                WHERE user_id = @idempotencyUser AND idem_key = @idempotencyKey;
+                """);
+            args.Add("idempotencyUser", scope.UserId);
+            args.Add("idempotencyKey", scope.Key);
         }
-        row.Seq = await c.ExecuteScalarAsync<long>(
+        sql.Append(
             """
+
             INSERT INTO requests (id, type, status, user_id, org_id, object_id, external_message, created_at, updated_at,
                                   attempts, next_run_at, step, payload, lease_token, idempotency_key)
-            VALUES (@Id, @Type, @Status, @UserId, @OrgId, @ObjectId, @ExternalMessage, @CreatedAt, @UpdatedAt,
-                    0, @NextRunAt, @Step, @Payload, 0, @IdempotencyKey)
-            RETURNING seq
-            """, row, t);
-        return row;
+            VALUES (@requestId, @requestType, @requestStatus, @requestUser, @requestOrg, @requestObject, @requestMessage, @requestCreatedAt,
+                    @requestCreatedAt, 0, @requestCreatedAt, @requestStep, @requestPayload, 0, @requestIdempotencyKey)
+            RETURNING seq;
+            """);
+        args.Add("requestId", row.Id);
+        args.Add("requestType", row.Type);
+        args.Add("requestStatus", row.Status);
+        args.Add("requestUser", row.UserId);
+        args.Add("requestOrg", row.OrgId);
+        args.Add("requestObject", row.ObjectId);
+        args.Add("requestMessage", row.ExternalMessage);
+        args.Add("requestCreatedAt", row.CreatedAt);
+        args.Add("requestStep", row.Step);
+        args.Add("requestPayload", row.Payload);
+        args.Add("requestIdempotencyKey", row.IdempotencyKey);
     }
 
     public static string WaitingMessage(RequestRow predecessor) =>
