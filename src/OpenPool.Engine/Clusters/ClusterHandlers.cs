@@ -26,23 +26,23 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
         {
             case "allocate":
                 return new StepOutcome.Advance("provision", $"Allocating {cluster.NumNodes} node(s) of {cluster.InstanceType}",
-                    (c, t, now) => ClusterStore.SetStatusAsync(c, t, cluster.Id, ClusterStatuses.Provisioning, now, NotYetRunning));
+                    (write, now) => ClusterStore.SetStatus(write, cluster.Id, ClusterStatuses.Provisioning, now, NotYetRunning));
 
             case "provision":
                 var order = new ProvisionOrder(request.Id, cluster.Id, cluster.InstanceType, cluster.Instances.Select(i => i.Id).ToList(), request.Attempts);
                 var progress = await provider.ProvisionAsync(order, ct);
                 return ProviderSteps.Outcome(progress,
-                    () => new StepOutcome.Advance("install_keys", "Nodes are up; installing SSH keys", async (c, t, now) =>
+                    () => new StepOutcome.Advance("install_keys", "Nodes are up; installing SSH keys", (write, now) =>
                     {
                         foreach (var node in progress.Nodes ?? [])
-                            await c.ExecuteAsync("UPDATE instances SET ip_address = @IpAddress WHERE id = @InstanceId", node, t);
+                            write.Add("UPDATE instances SET ip_address = @IpAddress WHERE id = @InstanceId", node);
                     }),
                     MarkFailed(cluster.Id));
 
             case "install_keys":
                 return new StepOutcome.Complete(
                     $"Cluster {cluster.Id} is ready: {cluster.NumNodes} node(s) of {cluster.InstanceType}. Connect with: tp ssh {cluster.Instances[0].Id}",
-                    (c, t, now) => ClusterStore.StartRunningAsync(c, t, cluster.Id, now, NotYetRunning));
+                    (write, now) => ClusterStore.StartRunning(write, cluster.Id, now, NotYetRunning));
 
             default:
                 return new StepOutcome.Fail($"Unknown step '{request.Step}' for {Type.Name()}.");
@@ -52,7 +52,7 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
     public ResourceUpdate? OnGaveUp(RequestRow request) => MarkFailed(request.ObjectId!);
 
     private static ResourceUpdate MarkFailed(string clusterId) =>
-        (c, t, now) => ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Failed, now, NotYetRunning);
+        (write, now) => ClusterStore.SetStatus(write, clusterId, ClusterStatuses.Failed, now, NotYetRunning);
 }
 
 /// <summary>CLUSTER_RELEASE: <c>release → done</c>; every node the provider holds for the cluster goes.</summary>
@@ -67,18 +67,18 @@ internal sealed class ReleaseHandler(ICloudProvider provider) : IRequestHandler
         var clusterId = request.ObjectId!;
         var progress = await provider.ReleaseAsync(new ReleaseOrder(request.Id, clusterId), ct);
         return ProviderSteps.Outcome(progress,
-            () => new StepOutcome.Complete($"Cluster {clusterId} destroyed.", async (c, t, now) =>
+            () => new StepOutcome.Complete($"Cluster {clusterId} destroyed.", (write, now) =>
             {
-                await ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroyed, now);
+                ClusterStore.SetStatus(write, clusterId, ClusterStatuses.Destroyed, now);
                 // Volumes outlive the clusters they were attached to.
-                await c.ExecuteAsync("DELETE FROM volume_attachments WHERE cluster_id = @clusterId", new { clusterId }, t);
+                write.Add("DELETE FROM volume_attachments WHERE cluster_id = @clusterId", new { clusterId });
             }),
             OnGaveUp(request));
     }
 
     /// <summary>A release that cannot finish leaves the cluster FAILED, from where it can be destroyed again.</summary>
     public ResourceUpdate? OnGaveUp(RequestRow request) =>
-        (c, t, now) => ClusterStore.SetStatusAsync(c, t, request.ObjectId!, ClusterStatuses.Failed, now, ClusterStatuses.Destroying);
+        (write, now) => ClusterStore.SetStatus(write, request.ObjectId!, ClusterStatuses.Failed, now, ClusterStatuses.Destroying);
 }
 
 /// <summary>CLUSTER_EDIT: the row changed when the edit was accepted; the request records it and completes in order.</summary>

@@ -165,10 +165,12 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
     {
         var superseded = await RequestStore.SupersedeAsync(c, t, clusterId, RequestType.ClusterClaim,
             "cluster destroyed before provisioning finished", now);
-        await SetStatusAsync(c, t, clusterId, ClusterStatuses.Destroying, now);
-        await c.ExecuteAsync(
+        var write = new SqlBatch(c, t);
+        SetStatus(write, clusterId, ClusterStatuses.Destroying, now);
+        write.Add(
             "UPDATE clusters SET billing_ended_at = @now WHERE id = @clusterId AND billing_started_at IS NOT NULL AND billing_ended_at IS NULL",
-            new { clusterId, now }, t);
+            new { clusterId, now });
+        await write.FlushAsync();
         await Ledger.ChargeClusterAsync(c, t, clusterId, now);
         var release = await RequestStore.EnqueueAsync(c, t, RequestType.ClusterRelease, owner, clusterId, ReleaseHandler.FirstStepName, "{}", now);
         return (release, superseded);
@@ -231,39 +233,36 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
         }, ct);
 
     /// <summary>Moves the cluster and its instances to <paramref name="status"/>; with <paramref name="onlyFrom"/>, only from those states.</summary>
-    public static Task<bool> SetStatusAsync(DbConnection c, DbTransaction t, string clusterId, string status, long now, params string[] onlyFrom) =>
-        ChangeStatusAsync(c, t, clusterId, status, now, "", onlyFrom);
+    public static void SetStatus(SqlBatch write, string clusterId, string status, long now, params string[] onlyFrom) =>
+        ChangeStatus(write, clusterId, status, now, "", onlyFrom);
 
     /// <summary>
     /// Moves the cluster and its instances to RUNNING from one of <paramref name="onlyFrom"/>, and
     /// starts its meter unless it has started already: the nodes are now the user's to use.
     /// </summary>
-    public static Task<bool> StartRunningAsync(DbConnection c, DbTransaction t, string clusterId, long now, params string[] onlyFrom) =>
-        ChangeStatusAsync(c, t, clusterId, ClusterStatuses.Running, now,
+    public static void StartRunning(SqlBatch write, string clusterId, long now, params string[] onlyFrom) =>
+        ChangeStatus(write, clusterId, ClusterStatuses.Running, now,
             // Right-hand sides read the row as it was, so both columns test the meter's old start.
             ", billing_started_at = COALESCE(billing_started_at, @now), billed_until = CASE WHEN billing_started_at IS NULL THEN @now ELSE billed_until END",
             onlyFrom);
 
-    private static async Task<bool> ChangeStatusAsync(
-        DbConnection c, DbTransaction t, string clusterId, string status, long now, string alsoSet, string[] onlyFrom)
+    /// <summary>The instances follow the cluster only when the cluster's row changed.</summary>
+    private static void ChangeStatus(SqlBatch write, string clusterId, string status, long now, string alsoSet, string[] onlyFrom)
     {
-        var guard = onlyFrom.Length == 0 ? "" : " AND " + Sql.In(c, "status", "@onlyFrom");
+        var guard = onlyFrom.Length == 0 ? "" : " AND " + Sql.In(write, "status", "@onlyFrom");
         var update = $"UPDATE clusters SET status = @status, updated_at = @now{alsoSet} WHERE id = @clusterId{guard}";
         var args = new { clusterId, status, now, onlyFrom };
-        if (c is NpgsqlConnection)
+        if (write.IsPostgres)
         {
-            // One statement, so one round trip: the instances follow the cluster in the same command.
-            return await c.ExecuteScalarAsync<long>(
+            write.Add(
                 $"""
-                WITH changed AS ({update} RETURNING id),
-                     nodes AS (UPDATE instances SET status = @status WHERE cluster_id IN (SELECT id FROM changed))
-                SELECT COUNT(*) FROM changed
-                """, args, t) > 0;
+                WITH changed AS ({update} RETURNING id)
+                UPDATE instances SET status = @status WHERE cluster_id IN (SELECT id FROM changed)
+                """, args);
+            return;
         }
-        if (await c.ExecuteAsync(update, args, t) == 0)
-            return false;
-        await c.ExecuteAsync("UPDATE instances SET status = @status WHERE cluster_id = @clusterId", new { clusterId, status }, t);
-        return true;
+        // changes() is the row count of the statement just before, the cluster's update.
+        write.Add($"{update};\nUPDATE instances SET status = @status WHERE cluster_id = @clusterId AND changes() > 0", args);
     }
 
     /// <summary>The cluster, if the caller may see it, read inside another store's transaction.</summary>

@@ -1,10 +1,13 @@
-using System.Data.Common;
 using OpenPool.Contracts;
+using OpenPool.Engine.Data;
 
 namespace OpenPool.Engine.Requests;
 
-/// <summary>Writes to resource rows that must commit atomically with the request's own update.</summary>
-internal delegate Task ResourceUpdate(DbConnection connection, DbTransaction transaction, long now);
+/// <summary>
+/// Writes to resource rows that must commit atomically with the request's own update. It adds them
+/// to <paramref name="write"/>, which sends them with that update (one round trip on PostgreSQL).
+/// </summary>
+internal delegate void ResourceUpdate(SqlBatch write, long now);
 
 /// <summary>What one step of a request handler decided.</summary>
 internal abstract record StepOutcome(string? Message, ResourceUpdate? Update)

@@ -199,11 +199,12 @@ internal sealed class RequestStore(Database db)
 
     /// <summary>
     /// The one write path for a worker's results: it applies only while the row still carries the
-    /// worker's token (zero rows: a newer claim or a supersede took it, and the caller must discard
-    /// its results), together with the handler's resource updates in the same transaction.
+    /// worker's token, together with the handler's resource updates in the same transaction. When a
+    /// newer claim or a supersede took the token, the flush throws <see cref="GuardFailedException"/>,
+    /// nothing of the write stays, and the caller must discard its results.
     /// </summary>
-    public static Task<int> FencedUpdateAsync(DbConnection c, DbTransaction t, RequestRow row, long token) =>
-        c.ExecuteAsync(
+    public static void AddFencedUpdate(SqlBatch write, RequestRow row, long token) =>
+        write.AddGuard(
             """
             UPDATE requests
             SET status = @Status, step = @Step, external_message = @ExternalMessage, updated_at = @UpdatedAt,
@@ -215,7 +216,7 @@ internal sealed class RequestStore(Database db)
             {
                 row.Status, row.Step, row.ExternalMessage, row.UpdatedAt, row.FinishedAt, row.Attempts, row.NextRunAt,
                 row.LeaseOwner, row.LeaseExpiresAt, row.Id, token,
-            }, t);
+            });
 
     /// <summary>
     /// Ends unfinished requests of <paramref name="type"/> on an object as FAILED and bumps their token,

@@ -252,16 +252,21 @@ internal sealed class RequestWorker : BackgroundService
                 break;
         }
 
-        var applied = await _db.WriteAsync(async (c, t) =>
+        try
         {
-            if (await RequestStore.FencedUpdateAsync(c, t, next, token) == 0)
-                return false;
-            if (update is not null)
-                await update(c, t, now);
-            return true;
-        }, ct);
-        if (!applied)
-            return null;
+            await _db.WriteAsync(async (c, t) =>
+            {
+                var write = new SqlBatch(c, t);
+                RequestStore.AddFencedUpdate(write, next, token);
+                update?.Invoke(write, now);
+                await write.FlushAsync();
+                return true;
+            }, ct);
+        }
+        catch (GuardFailedException)
+        {
+            return null; // the token moved on; the whole write was rolled back
+        }
         if (next.IsFinished)
             _signals.PulseWork(); // requests queued behind this one may start now
         return next;
@@ -291,9 +296,9 @@ internal sealed class RequestWorker : BackgroundService
     }
 
     private static ResourceUpdate? Combine(ResourceUpdate? first, ResourceUpdate? second) =>
-        first is null ? second : second is null ? first : async (c, t, now) =>
+        first is null ? second : second is null ? first : (write, now) =>
         {
-            await first(c, t, now);
-            await second(c, t, now);
+            first(write, now);
+            second(write, now);
         };
 }

@@ -29,26 +29,26 @@ internal sealed class StorageCreateHandler(VolumeStore volumes, ICloudProvider p
             return new StepOutcome.Fail($"Volume {request.ObjectId} no longer exists.");
         var progress = await provider.CreateVolumeAsync(new VolumeOrder(request.Id, volume.Id, volume.SizeGb), ct);
         var outcome = ProviderSteps.Outcome(progress,
-            () => new StepOutcome.Complete($"Storage volume {volume.Id} created ({volume.SizeGb} GB).", async (c, t, now) =>
-                await c.ExecuteAsync(
+            () => new StepOutcome.Complete($"Storage volume {volume.Id} created ({volume.SizeGb} GB).", (write, now) =>
+                write.Add(
                     """
                     UPDATE volumes SET status = 'READY', updated_at = @now,
                         billing_started_at = COALESCE(billing_started_at, @now), billed_until = COALESCE(billed_until, @now)
                     WHERE id = @id AND status IN ('PENDING', 'CREATING')
-                    """, new { now, id = volume.Id }, t)),
+                    """, new { now, id = volume.Id })),
             OnGaveUp(request));
         if (outcome is StepOutcome.Wait wait)
             return wait with
             {
-                Update = (c, t, now) => c.ExecuteAsync("UPDATE volumes SET status = 'CREATING', updated_at = @now WHERE id = @id AND status = 'PENDING'",
-                    new { now, id = volume.Id }, t),
+                Update = (write, now) => write.Add("UPDATE volumes SET status = 'CREATING', updated_at = @now WHERE id = @id AND status = 'PENDING'",
+                    new { now, id = volume.Id }),
             };
         return outcome;
     }
 
     public ResourceUpdate? OnGaveUp(RequestRow request) =>
-        (c, t, now) => c.ExecuteAsync("UPDATE volumes SET status = 'FAILED', updated_at = @now WHERE id = @id AND status IN ('PENDING', 'CREATING')",
-            new { now, id = request.ObjectId }, t);
+        (write, now) => write.Add("UPDATE volumes SET status = 'FAILED', updated_at = @now WHERE id = @id AND status IN ('PENDING', 'CREATING')",
+            new { now, id = request.ObjectId });
 }
 
 /// <summary>STORAGE_DESTROY: <c>destroy → done</c>.</summary>
@@ -65,7 +65,7 @@ internal sealed class StorageDestroyHandler(VolumeStore volumes, ICloudProvider 
             return new StepOutcome.Fail($"Volume {request.ObjectId} no longer exists.");
         var progress = await provider.DeleteVolumeAsync(new VolumeOrder(request.Id, volume.Id, volume.SizeGb), ct);
         return ProviderSteps.Outcome(progress, () => new StepOutcome.Complete($"Storage volume {volume.Id} destroyed.",
-            (c, t, now) => c.ExecuteAsync("UPDATE volumes SET status = 'DESTROYED', updated_at = @now WHERE id = @id", new { now, id = volume.Id }, t)));
+            (write, now) => write.Add("UPDATE volumes SET status = 'DESTROYED', updated_at = @now WHERE id = @id", new { now, id = volume.Id })));
     }
 
     public ResourceUpdate? OnGaveUp(RequestRow request) => null;
@@ -89,18 +89,18 @@ internal sealed class StorageEditHandler(VolumeStore volumes, ICloudProvider pro
         var newSize = size.GetInt32();
         var progress = await provider.ResizeVolumeAsync(new VolumeOrder(request.Id, volume.Id, newSize), ct);
         return ProviderSteps.Outcome(progress, () => new StepOutcome.Complete($"Storage volume {volume.Id} grown to {newSize} GB.",
-            async (c, t, now) =>
+            (write, now) =>
             {
                 // Close the meter at the old size, then start a new segment at the new size.
-                await Ledger.ChargeVolumeAsync(c, t, volume.Id, volumes.Billing, now);
-                await c.ExecuteAsync(
+                write.Then((c, t) => Ledger.ChargeVolumeAsync(c, t, volume.Id, volumes.Billing, now));
+                write.Add(
                     """
                     UPDATE volumes SET size_gb = @newSize, updated_at = @now,
                         billing_started_at = CASE WHEN billing_started_at IS NULL OR billing_ended_at IS NOT NULL THEN billing_started_at ELSE @now END,
                         billed_until = CASE WHEN billing_started_at IS NULL OR billing_ended_at IS NOT NULL THEN billed_until ELSE @now END,
                         billed_micros = CASE WHEN billing_started_at IS NULL OR billing_ended_at IS NOT NULL THEN billed_micros ELSE 0 END
                     WHERE id = @id
-                    """, new { newSize, now, id = volume.Id }, t);
+                    """, new { newSize, now, id = volume.Id });
             }));
     }
 
@@ -137,17 +137,17 @@ internal sealed class StorageAttachHandler(VolumeStore volumes, ClusterStore clu
                 if (volume.Status != VolumeStatuses.Ready)
                     return new StepOutcome.Fail($"Volume {volumeId} is {volume.Status}; it was not attached.", OnGaveUp(request));
                 return new StepOutcome.Advance("attach", $"Attaching {volumeId}: restarting the nodes of {clusterId}",
-                    (c, t, now) => ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Restarting, now, ClusterStatuses.Running));
+                    (write, now) => ClusterStore.SetStatus(write, clusterId, ClusterStatuses.Restarting, now, ClusterStatuses.Running));
 
             case "attach":
                 var progress = await provider.AttachVolumeAsync(new AttachmentOrder(request.Id, volumeId, clusterId), ct);
                 return ProviderSteps.Outcome(progress, () => new StepOutcome.Complete(
                     $"Volume {volumeId} attached to {clusterId} at {volume.MountPath}.",
-                    async (c, t, now) =>
+                    (write, now) =>
                     {
-                        await c.ExecuteAsync("UPDATE volume_attachments SET status = 'attached' WHERE volume_id = @volumeId AND cluster_id = @clusterId",
-                            new { volumeId, clusterId }, t);
-                        await ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Running, now, ClusterStatuses.Restarting);
+                        write.Add("UPDATE volume_attachments SET status = 'attached' WHERE volume_id = @volumeId AND cluster_id = @clusterId",
+                            new { volumeId, clusterId });
+                        ClusterStore.SetStatus(write, clusterId, ClusterStatuses.Running, now, ClusterStatuses.Restarting);
                     }), OnGaveUp(request));
 
             default:
@@ -160,11 +160,11 @@ internal sealed class StorageAttachHandler(VolumeStore volumes, ClusterStore clu
     {
         var volumeId = StoragePayload.StorageIdOf(request);
         var clusterId = request.ObjectId!;
-        return async (c, t, now) =>
+        return (write, now) =>
         {
-            await c.ExecuteAsync("DELETE FROM volume_attachments WHERE volume_id = @volumeId AND cluster_id = @clusterId AND status = 'attaching'",
-                new { volumeId, clusterId }, t);
-            await ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Running, now, ClusterStatuses.Restarting);
+            write.Add("DELETE FROM volume_attachments WHERE volume_id = @volumeId AND cluster_id = @clusterId AND status = 'attaching'",
+                new { volumeId, clusterId });
+            ClusterStore.SetStatus(write, clusterId, ClusterStatuses.Running, now, ClusterStatuses.Restarting);
         };
     }
 }
@@ -181,22 +181,22 @@ internal sealed class StorageDetachHandler(ClusterStore clusters, ICloudProvider
         var volumeId = StoragePayload.StorageIdOf(request);
         var clusterId = request.ObjectId!;
         var cluster = await clusters.GetAsync(clusterId, ct);
-        var detached = new StepOutcome.Complete($"Volume {volumeId} detached from {clusterId}.", (c, t, now) =>
-            c.ExecuteAsync("DELETE FROM volume_attachments WHERE volume_id = @volumeId AND cluster_id = @clusterId", new { volumeId, clusterId }, t));
+        var detached = new StepOutcome.Complete($"Volume {volumeId} detached from {clusterId}.", (write, now) =>
+            write.Add("DELETE FROM volume_attachments WHERE volume_id = @volumeId AND cluster_id = @clusterId", new { volumeId, clusterId }));
         // A cluster on its way out has no nodes to restart; the release removes the attachment anyway.
         if (cluster is null || cluster.Status is ClusterStatuses.Destroying or ClusterStatuses.Destroyed or ClusterStatuses.Failed)
             return detached;
         var progress = await provider.DetachVolumeAsync(new AttachmentOrder(request.Id, volumeId, clusterId), ct);
         var outcome = ProviderSteps.Outcome(progress, () => detached with
         {
-            Update = async (c, t, now) =>
+            Update = (write, now) =>
             {
-                await detached.Update!(c, t, now);
-                await ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Running, now, ClusterStatuses.Restarting);
+                detached.Update!(write, now);
+                ClusterStore.SetStatus(write, clusterId, ClusterStatuses.Running, now, ClusterStatuses.Restarting);
             },
         }, OnGaveUp(request));
         if (outcome is StepOutcome.Wait wait)
-            return wait with { Update = (c, t, now) => ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Restarting, now, ClusterStatuses.Running) };
+            return wait with { Update = (write, now) => ClusterStore.SetStatus(write, clusterId, ClusterStatuses.Restarting, now, ClusterStatuses.Running) };
         return outcome;
     }
 
@@ -205,11 +205,11 @@ internal sealed class StorageDetachHandler(ClusterStore clusters, ICloudProvider
     {
         var volumeId = StoragePayload.StorageIdOf(request);
         var clusterId = request.ObjectId!;
-        return async (c, t, now) =>
+        return (write, now) =>
         {
-            await c.ExecuteAsync("UPDATE volume_attachments SET status = 'attached' WHERE volume_id = @volumeId AND cluster_id = @clusterId",
-                new { volumeId, clusterId }, t);
-            await ClusterStore.SetStatusAsync(c, t, clusterId, ClusterStatuses.Running, now, ClusterStatuses.Restarting);
+            write.Add("UPDATE volume_attachments SET status = 'attached' WHERE volume_id = @volumeId AND cluster_id = @clusterId",
+                new { volumeId, clusterId });
+            ClusterStore.SetStatus(write, clusterId, ClusterStatuses.Running, now, ClusterStatuses.Restarting);
         };
     }
 }

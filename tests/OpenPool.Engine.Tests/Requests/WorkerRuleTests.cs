@@ -57,8 +57,14 @@ public sealed class WorkerRuleTests
 
         var forged = staleRow.Clone();
         forged.Status = "FAILED";
-        var rows = await h.Db.WriteAsync((c, t) => RequestStore.FencedUpdateAsync(c, t, forged, staleRow.LeaseToken));
-        Assert.Equal(0, rows);
+        await Assert.ThrowsAsync<GuardFailedException>(() => h.Db.WriteAsync(async (c, t) =>
+        {
+            var write = new SqlBatch(c, t);
+            RequestStore.AddFencedUpdate(write, forged, staleRow.LeaseToken);
+            await write.FlushAsync();
+            return true;
+        }));
+        Assert.Equal("COMPLETED", (await h.RequestAsync(requestId)).Status);
     }
 
     [Fact]
