@@ -6,6 +6,28 @@ using OpenPool.Engine.Requests;
 
 namespace OpenPool.Engine.Clusters;
 
+/// <summary>
+/// What a claim's steps need, all fixed when the cluster was created. A claim carries it in its
+/// payload, so the worker starts without reading the cluster; a claim queued by an engine from
+/// before that has an empty payload and reads it.
+/// </summary>
+internal sealed record ClaimOrder(string ClusterId, string InstanceType, IReadOnlyList<string> InstanceIds)
+{
+    public static string Payload(ClusterRecord cluster) =>
+        JsonSerializer.Serialize(new { instance_type = cluster.InstanceType, instance_ids = cluster.Instances.Select(i => i.Id) });
+
+    public static ClaimOrder? FromPayload(RequestRow request)
+    {
+        using var payload = JsonDocument.Parse(request.Payload);
+        var root = payload.RootElement;
+        if (!root.TryGetProperty("instance_type", out var type) || !root.TryGetProperty("instance_ids", out var ids))
+            return null;
+        return new ClaimOrder(request.ObjectId!, type.GetString()!, ids.EnumerateArray().Select(id => id.GetString()!).ToList());
+    }
+
+    public static ClaimOrder Of(ClusterRecord cluster) => new(cluster.Id, cluster.InstanceType, cluster.Instances.Select(i => i.Id).ToList());
+}
+
 /// <summary>CLUSTER_CLAIM: <c>allocate → provision → install_keys → done</c>.</summary>
 internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provider) : IRequestHandler
 {
@@ -16,33 +38,37 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
 
     public async Task<StepOutcome> RunStepAsync(RequestRow request, CancellationToken ct)
     {
-        // The steps read only what creation fixed (type, size, instance ids), so the row read for the
-        // first step serves the ones that follow under the same claim.
-        var cluster = request.Carried as ClusterRecord ?? await clusters.GetAsync(request.ObjectId!, ct);
-        if (cluster is null)
-            return new StepOutcome.Fail($"Cluster {request.ObjectId} no longer exists.");
-        request.Carried = cluster;
+        // Parsed (or read) for the first step, then carried to the ones that follow under the same claim.
+        var order = request.Carried as ClaimOrder ?? ClaimOrder.FromPayload(request);
+        if (order is null)
+        {
+            var cluster = await clusters.GetAsync(request.ObjectId!, ct);
+            if (cluster is null)
+                return new StepOutcome.Fail($"Cluster {request.ObjectId} no longer exists.");
+            order = ClaimOrder.Of(cluster);
+        }
+        request.Carried = order;
+        var nodes = order.InstanceIds.Count;
         switch (request.Step)
         {
             case "allocate":
-                return new StepOutcome.Advance("provision", $"Allocating {cluster.NumNodes} node(s) of {cluster.InstanceType}",
-                    (write, now) => ClusterStore.SetStatus(write, cluster.Id, ClusterStatuses.Provisioning, now, NotYetRunning));
+                return new StepOutcome.Advance("provision", $"Allocating {nodes} node(s) of {order.InstanceType}",
+                    (write, now) => ClusterStore.SetStatus(write, order.ClusterId, ClusterStatuses.Provisioning, now, NotYetRunning));
 
             case "provision":
-                var order = new ProvisionOrder(request.Id, cluster.Id, cluster.InstanceType, cluster.Instances.Select(i => i.Id).ToList(), request.Attempts);
-                var progress = await provider.ProvisionAsync(order, ct);
+                var progress = await provider.ProvisionAsync(new ProvisionOrder(request.Id, order.ClusterId, order.InstanceType, order.InstanceIds, request.Attempts), ct);
                 return ProviderSteps.Outcome(progress,
                     () => new StepOutcome.Advance("install_keys", "Nodes are up; installing SSH keys", (write, now) =>
                     {
                         foreach (var node in progress.Nodes ?? [])
                             write.Add("UPDATE instances SET ip_address = @IpAddress WHERE id = @InstanceId", node);
                     }),
-                    MarkFailed(cluster.Id));
+                    MarkFailed(order.ClusterId));
 
             case "install_keys":
                 return new StepOutcome.Complete(
-                    $"Cluster {cluster.Id} is ready: {cluster.NumNodes} node(s) of {cluster.InstanceType}. Connect with: tp ssh {cluster.Instances[0].Id}",
-                    (write, now) => ClusterStore.StartRunning(write, cluster.Id, now, NotYetRunning));
+                    $"Cluster {order.ClusterId} is ready: {nodes} node(s) of {order.InstanceType}. Connect with: tp ssh {order.InstanceIds[0]}",
+                    (write, now) => ClusterStore.StartRunning(write, order.ClusterId, now, NotYetRunning));
 
             default:
                 return new StepOutcome.Fail($"Unknown step '{request.Step}' for {Type.Name()}.");

@@ -84,7 +84,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
                 cluster.Instances.Add(instance);
             }
             cluster.Keys = await AssignKeysAsync(c, t, owner, savedKeys, spec, now, insert, args);
-            var request = RequestStore.NewRow(RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, "{}", now);
+            var request = RequestStore.NewRow(RequestType.ClusterClaim, owner, cluster.Id, ClaimHandler.FirstStepName, ClaimOrder.Payload(cluster), now);
             RequestStore.AddInsert(insert, args, request);
             request.Seq = await c.ExecuteScalarAsync<long>(insert.ToString(), args, t);
             return (cluster, request);

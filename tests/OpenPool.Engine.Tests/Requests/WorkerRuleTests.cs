@@ -1,3 +1,4 @@
+using Dapper;
 using OpenPool.Engine.Data;
 using OpenPool.Engine.Hosting;
 using OpenPool.Engine.Providers;
@@ -29,6 +30,31 @@ public sealed class WorkerRuleTests
         Assert.Equal("COMPLETED", row.Status);
         Assert.Equal(2, row.LeaseToken);
         Assert.Equal(1, await h.EffectsAsync("provision", clusterId));
+    }
+
+    [Fact]
+    public async Task A_claim_carries_its_nodes_and_one_queued_without_them_reads_its_cluster()
+    {
+        using var h = await WorkerHarness.CreateAsync();
+        var (current, currentRequest) = await h.CreateClusterAsync(type: "8xH100", nodes: 2);
+        var payload = (await h.RequestAsync(currentRequest)).Payload;
+        Assert.Contains("\"instance_type\":\"8xH100\"", payload);
+        var instances = (await h.Clusters.GetAsync(current, CancellationToken.None))!.Instances.Select(i => i.Id).ToList();
+        Assert.All(instances, id => Assert.Contains(id, payload));
+
+        // An engine from before claims carried their nodes queued this one: an empty payload.
+        var (older, olderRequest) = await h.CreateClusterAsync(type: "8xH100", nodes: 2);
+        await h.Db.WriteAsync((c, t) => c.ExecuteAsync("UPDATE requests SET payload = '{}' WHERE id = @olderRequest", new { olderRequest }, t));
+
+        Assert.Equal(2, await h.NewWorker().RunOnceAsync());
+        foreach (var (clusterId, requestId) in new[] { (current, currentRequest), (older, olderRequest) })
+        {
+            Assert.Equal("COMPLETED", (await h.RequestAsync(requestId)).Status);
+            var cluster = (await h.Clusters.GetAsync(clusterId, CancellationToken.None))!;
+            Assert.Equal("RUNNING", cluster.Status);
+            Assert.All(cluster.Instances, node => Assert.False(string.IsNullOrEmpty(node.IpAddress)));
+            Assert.Equal(2, await h.CountAsync("SELECT COUNT(*) FROM sim_nodes WHERE cluster_id = @clusterId", new { clusterId }));
+        }
     }
 
     [Fact]
