@@ -16,21 +16,16 @@ public abstract class AccountMeterTests(Backend backend) : IDisposable
 {
     private const long Start = 1_795_000_000_000; // 2026-11-18, Unix ms
     private static readonly BillingOptions Billing = new();
-    private readonly TempDir _dir = new();
+    private readonly ScratchDatabase _scratch = new(backend);
 
-    public void Dispose() => _dir.Dispose();
-
-    private Database Open() => backend == Backend.Postgres
-        ? Database.Postgres(PostgresServer.Instance.CreateDatabase())
-        : Database.Sqlite(Path.Combine(_dir.Path, "meters.db"));
+    public void Dispose() => _scratch.Dispose();
 
     private static readonly BillingAccount[] Accounts = [new("user", "u-solo"), new("org", "o-lab")];
 
     [Fact]
     public async Task Meter_sums_follow_every_start_charge_resize_and_stop_and_the_balance_matches_the_per_resource_sum()
     {
-        using var db = Open();
-        await Migrator.MigrateAsync(db, TimeProvider.System);
+        var db = _scratch.Db;
         await db.WriteAsync(async (c, t) =>
         {
             await c.ExecuteAsync("INSERT INTO orgs (id, name, created_at, balance_micros) VALUES ('o-lab', 'lab', 0, 5000000000)", transaction: t);

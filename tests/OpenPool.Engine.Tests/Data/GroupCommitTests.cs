@@ -13,27 +13,19 @@ namespace OpenPool.Engine.Tests.Data;
 /// </summary>
 public abstract class GroupCommitTests : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly ScratchDatabase _scratch;
 
     protected GroupCommitTests(Backend backend)
     {
-        Db = backend == Backend.Postgres
-            ? Database.Postgres(PostgresServer.Instance.CreateDatabase())
-            : Database.Sqlite(Path.Combine(_dir.Path, "writer.db"));
-        Migrator.MigrateAsync(Db, TimeProvider.System).GetAwaiter().GetResult(); // WAL on SQLite, as the engine runs
+        _scratch = new ScratchDatabase(backend);
         var id = backend == Backend.Postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY";
         Db.WriteAsync((c, t) => c.ExecuteAsync(
             $"CREATE TABLE items (id {id}, writer BIGINT NOT NULL, label TEXT NOT NULL UNIQUE)", transaction: t)).GetAwaiter().GetResult();
     }
 
-    private protected Database Db { get; }
+    private protected Database Db => _scratch.Db;
 
-    public void Dispose()
-    {
-        Db.Dispose();
-        SqliteConnection.ClearAllPools();
-        _dir.Dispose();
-    }
+    public void Dispose() => _scratch.Dispose();
 
     [Fact]
     public async Task A_write_that_fails_in_a_batch_is_undone_alone_and_the_others_commit()

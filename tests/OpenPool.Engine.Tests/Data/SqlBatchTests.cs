@@ -1,5 +1,4 @@
 using Dapper;
-using Microsoft.Data.Sqlite;
 using OpenPool.Engine.Clusters;
 using OpenPool.Engine.Data;
 using OpenPool.Engine.Tests.Infrastructure;
@@ -13,16 +12,12 @@ namespace OpenPool.Engine.Tests.Data;
 /// </summary>
 public abstract class SqlBatchTests : IDisposable
 {
-    private readonly TempDir _dir = new();
-    private readonly Database _db;
+    private readonly ScratchDatabase _scratch;
 
     protected SqlBatchTests(Backend backend)
     {
-        _db = backend == Backend.Postgres
-            ? Database.Postgres(PostgresServer.Instance.CreateDatabase())
-            : Database.Sqlite(Path.Combine(_dir.Path, "batch.db"));
-        Migrator.MigrateAsync(_db, TimeProvider.System).GetAwaiter().GetResult();
-        _db.WriteAsync((c, t) => c.ExecuteAsync(
+        _scratch = new ScratchDatabase(backend);
+        Db.WriteAsync((c, t) => c.ExecuteAsync(
             """
             CREATE TABLE notes (id TEXT PRIMARY KEY, body TEXT, amount BIGINT, flag BOOLEAN);
             INSERT INTO users (id, email, role, created_at) VALUES ('u1', 'u1@example.com', 'member', 0);
@@ -32,15 +27,12 @@ public abstract class SqlBatchTests : IDisposable
             """, transaction: t)).GetAwaiter().GetResult();
     }
 
-    public void Dispose()
-    {
-        _db.Dispose();
-        SqliteConnection.ClearAllPools();
-        _dir.Dispose();
-    }
+    private Database Db => _scratch.Db;
+
+    public void Dispose() => _scratch.Dispose();
 
     private Task WriteAsync(Action<SqlBatch> build) =>
-        _db.WriteAsync(async (c, t) =>
+        Db.WriteAsync(async (c, t) =>
         {
             var write = new SqlBatch(c, t);
             build(write);
@@ -61,7 +53,7 @@ public abstract class SqlBatchTests : IDisposable
         });
 
         Assert.Equal("first+second", seenByStep);
-        Assert.Equal("first+second+third", await _db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT body FROM notes WHERE id = 'a'")));
+        Assert.Equal("first+second+third", await Db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT body FROM notes WHERE id = 'a'")));
     }
 
     [Fact]
@@ -78,7 +70,7 @@ public abstract class SqlBatchTests : IDisposable
             write.Add($"UPDATE notes SET body = 'listed' WHERE {Sql.In(write, "id", "@ids")}", new { ids = new[] { "b-1", "missing" } });
         });
 
-        var row = await _db.ReadAsync(c => c.QuerySingleAsync<(string Body, long Amount, bool Flag)>("SELECT body, amount, flag FROM notes WHERE id = 'b-1'"));
+        var row = await Db.ReadAsync(c => c.QuerySingleAsync<(string Body, long Amount, bool Flag)>("SELECT body, amount, flag FROM notes WHERE id = 'b-1'"));
         Assert.Equal(("listed", 8L, true), row);
     }
 
@@ -91,14 +83,14 @@ public abstract class SqlBatchTests : IDisposable
             write.AddGuard("UPDATE notes SET body = 'never' WHERE id = @id", new { id = "no-such-note" });
             write.Add("INSERT INTO notes (id, body) VALUES ('d', 'after the guard')");
         }));
-        Assert.Equal(0, await _db.ReadAsync(c => c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes")));
+        Assert.Equal(0, await Db.ReadAsync(c => c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes")));
 
         await WriteAsync(write =>
         {
             write.Add("INSERT INTO notes (id, body) VALUES ('c', 'before the guard')");
             write.AddGuard("UPDATE notes SET body = 'guarded' WHERE id = @id", new { id = "c" });
         });
-        Assert.Equal("guarded", await _db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT body FROM notes WHERE id = 'c'")));
+        Assert.Equal("guarded", await Db.ReadAsync(c => c.ExecuteScalarAsync<string>("SELECT body FROM notes WHERE id = 'c'")));
     }
 
     [Fact]
@@ -110,13 +102,13 @@ public abstract class SqlBatchTests : IDisposable
 
         await WriteAsync(write => ClusterStore.StartRunning(write, "c1", 9, ClusterStatuses.Pending, ClusterStatuses.Provisioning));
         Assert.Equal(["RUNNING", "RUNNING", "RUNNING"], await StatusesAsync());
-        var meter = await _db.ReadAsync(c => c.QuerySingleAsync<(long Started, long Until)>(
+        var meter = await Db.ReadAsync(c => c.QuerySingleAsync<(long Started, long Until)>(
             "SELECT billing_started_at, billed_until FROM clusters WHERE id = 'c1'"));
         Assert.Equal((9L, 9L), meter);
     }
 
     private async Task<string[]> StatusesAsync() =>
-        (await _db.ReadAsync(c => c.QueryAsync<string>(
+        (await Db.ReadAsync(c => c.QueryAsync<string>(
             "SELECT status FROM clusters WHERE id = 'c1' UNION ALL SELECT status FROM (SELECT status FROM instances WHERE cluster_id = 'c1' ORDER BY node_index) AS nodes"))).ToArray();
 }
 
