@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Dapper;
 using OpenPool.Contracts;
 using OpenPool.Engine.Providers;
 using OpenPool.Engine.Requests;

@@ -2,7 +2,6 @@ using System.Data.Common;
 using System.Text;
 using System.Text.Json;
 using Dapper;
-using Npgsql;
 using OpenPool.Contracts;
 using Microsoft.Extensions.Options;
 using OpenPool.Engine.Accounts;

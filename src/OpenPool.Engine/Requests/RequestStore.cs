@@ -86,7 +86,7 @@ internal sealed class RequestStore(Database db)
             INSERT INTO requests (id, type, status, user_id, org_id, object_id, external_message, created_at, updated_at,
                                   attempts, next_run_at, step, payload, lease_token, idempotency_key)
             VALUES (@requestId, @requestType, @requestStatus, @requestUser, @requestOrg, @requestObject, @requestMessage, @requestCreatedAt,
-                    @requestCreatedAt, 0, @requestCreatedAt, @requestStep, @requestPayload, 0, @requestIdempotencyKey)
+                    @requestUpdatedAt, 0, @requestNextRunAt, @requestStep, @requestPayload, 0, @requestIdempotencyKey)
             RETURNING seq;
             """);
         args.Add("requestId", row.Id);
@@ -97,6 +97,8 @@ internal sealed class RequestStore(Database db)
         args.Add("requestObject", row.ObjectId);
         args.Add("requestMessage", row.ExternalMessage);
         args.Add("requestCreatedAt", row.CreatedAt);
+        args.Add("requestUpdatedAt", row.UpdatedAt);
+        args.Add("requestNextRunAt", row.NextRunAt);
         args.Add("requestStep", row.Step);
         args.Add("requestPayload", row.Payload);
         args.Add("requestIdempotencyKey", row.IdempotencyKey);

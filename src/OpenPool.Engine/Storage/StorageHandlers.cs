@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Dapper;
 using Microsoft.Extensions.Options;
 using OpenPool.Contracts;
 using OpenPool.Engine.Billing;
