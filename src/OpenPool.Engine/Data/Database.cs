@@ -302,6 +302,15 @@ internal sealed class Database : IDisposable
     public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken ct = default) =>
         WriteAsync<bool>(async (c, t) => { await work(c, t); return true; }, ct);
 
+    /// <summary>A write made only of statements <paramref name="build"/> adds to a <see cref="SqlBatch"/>, sent when it returns.</summary>
+    public Task WriteAsync(Action<SqlBatch> build, CancellationToken ct = default) =>
+        WriteAsync(async (c, t) =>
+        {
+            var write = new SqlBatch(c, t);
+            build(write);
+            await write.FlushAsync();
+        }, ct);
+
     /// <summary>
     /// Serializes transactions that name the same key until they end (a PostgreSQL advisory lock).
     /// SQLite transactions are serialized already.

@@ -259,13 +259,10 @@ internal sealed class RequestWorker : BackgroundService
 
         try
         {
-            await _db.WriteAsync(async (c, t) =>
+            await _db.WriteAsync(write =>
             {
-                var write = new SqlBatch(c, t);
                 RequestStore.AddFencedUpdate(write, next, token);
                 update?.Invoke(write, now);
-                await write.FlushAsync();
-                return true;
             }, ct);
         }
         catch (GuardFailedException)

@@ -31,20 +31,11 @@ public abstract class SqlBatchTests : IDisposable
 
     public void Dispose() => _scratch.Dispose();
 
-    private Task WriteAsync(Action<SqlBatch> build) =>
-        Db.WriteAsync(async (c, t) =>
-        {
-            var write = new SqlBatch(c, t);
-            build(write);
-            await write.FlushAsync();
-            return true;
-        });
-
     [Fact]
     public async Task Statements_run_in_order_and_a_step_in_between_sees_what_came_before_it()
     {
         string? seenByStep = null;
-        await WriteAsync(write =>
+        await Db.WriteAsync(write =>
         {
             write.Add("INSERT INTO notes (id, body) VALUES (@id, @body)", new { id = "a", body = "first" });
             write.Add("UPDATE notes SET body = body || @more WHERE id = @id", new { id = "a", more = "+second" });
@@ -60,7 +51,7 @@ public abstract class SqlBatchTests : IDisposable
     public async Task Arguments_bind_as_Dapper_binds_them_nulls_arrays_and_names_that_prefix_others()
     {
         long? noAmount = null;
-        await WriteAsync(write =>
+        await Db.WriteAsync(write =>
         {
             // @id is a prefix of @idSuffix: each must get its own value. A typed null inside a CASE
             // and COALESCE would make PostgreSQL guess wrong if it went untyped.
@@ -77,7 +68,7 @@ public abstract class SqlBatchTests : IDisposable
     [Fact]
     public async Task A_guard_that_changes_no_row_rolls_the_whole_write_back()
     {
-        await Assert.ThrowsAsync<GuardFailedException>(() => WriteAsync(write =>
+        await Assert.ThrowsAsync<GuardFailedException>(() => Db.WriteAsync(write =>
         {
             write.Add("INSERT INTO notes (id, body) VALUES ('c', 'before the guard')");
             write.AddGuard("UPDATE notes SET body = 'never' WHERE id = @id", new { id = "no-such-note" });
@@ -85,7 +76,7 @@ public abstract class SqlBatchTests : IDisposable
         }));
         Assert.Equal(0, await Db.ReadAsync(c => c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM notes")));
 
-        await WriteAsync(write =>
+        await Db.WriteAsync(write =>
         {
             write.Add("INSERT INTO notes (id, body) VALUES ('c', 'before the guard')");
             write.AddGuard("UPDATE notes SET body = 'guarded' WHERE id = @id", new { id = "c" });
@@ -97,10 +88,10 @@ public abstract class SqlBatchTests : IDisposable
     public async Task A_status_change_moves_the_instances_only_when_the_cluster_row_moved()
     {
         // Not from one of the allowed states: neither the cluster nor its instances change.
-        await WriteAsync(write => ClusterStore.SetStatus(write, "c1", ClusterStatuses.Running, 5, ClusterStatuses.Restarting));
+        await Db.WriteAsync(write => ClusterStore.SetStatus(write, "c1", ClusterStatuses.Running, 5, ClusterStatuses.Restarting));
         Assert.Equal(["PENDING", "PENDING", "PENDING"], await StatusesAsync());
 
-        await WriteAsync(write => ClusterStore.StartRunning(write, "c1", 9, ClusterStatuses.Pending, ClusterStatuses.Provisioning));
+        await Db.WriteAsync(write => ClusterStore.StartRunning(write, "c1", 9, ClusterStatuses.Pending, ClusterStatuses.Provisioning));
         Assert.Equal(["RUNNING", "RUNNING", "RUNNING"], await StatusesAsync());
         var meter = await Db.ReadAsync(c => c.QuerySingleAsync<(long Started, long Until)>(
             "SELECT billing_started_at, billed_until FROM clusters WHERE id = 'c1'"));

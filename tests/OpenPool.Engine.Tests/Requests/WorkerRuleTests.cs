@@ -83,13 +83,8 @@ public sealed class WorkerRuleTests
 
         var forged = staleRow.Clone();
         forged.Status = "FAILED";
-        await Assert.ThrowsAsync<GuardFailedException>(() => h.Db.WriteAsync(async (c, t) =>
-        {
-            var write = new SqlBatch(c, t);
-            RequestStore.AddFencedUpdate(write, forged, staleRow.LeaseToken);
-            await write.FlushAsync();
-            return true;
-        }));
+        await Assert.ThrowsAsync<GuardFailedException>(() =>
+            h.Db.WriteAsync(write => RequestStore.AddFencedUpdate(write, forged, staleRow.LeaseToken)));
         Assert.Equal("COMPLETED", (await h.RequestAsync(requestId)).Status);
     }
 
