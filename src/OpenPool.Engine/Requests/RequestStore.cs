@@ -77,8 +77,7 @@ internal sealed class RequestStore(Database db)
                 UPDATE idempotency_keys SET committed_requests = COALESCE(committed_requests || ',', '') || @requestId
                 WHERE user_id = @idempotencyUser AND idem_key = @idempotencyKey;
                 """);
-            args.Add("idempotencyUser", scope.UserId);
-            args.Add("idempotencyKey", scope.Key);
+            args.AddDynamicParams(new { idempotencyUser = scope.UserId, idempotencyKey = scope.Key });
         }
         sql.Append(
             """
@@ -89,19 +88,13 @@ internal sealed class RequestStore(Database db)
                     @requestUpdatedAt, 0, @requestNextRunAt, @requestStep, @requestPayload, 0, @requestIdempotencyKey)
             RETURNING seq;
             """);
-        args.Add("requestId", row.Id);
-        args.Add("requestType", row.Type);
-        args.Add("requestStatus", row.Status);
-        args.Add("requestUser", row.UserId);
-        args.Add("requestOrg", row.OrgId);
-        args.Add("requestObject", row.ObjectId);
-        args.Add("requestMessage", row.ExternalMessage);
-        args.Add("requestCreatedAt", row.CreatedAt);
-        args.Add("requestUpdatedAt", row.UpdatedAt);
-        args.Add("requestNextRunAt", row.NextRunAt);
-        args.Add("requestStep", row.Step);
-        args.Add("requestPayload", row.Payload);
-        args.Add("requestIdempotencyKey", row.IdempotencyKey);
+        args.AddDynamicParams(new
+        {
+            requestId = row.Id, requestType = row.Type, requestStatus = row.Status, requestUser = row.UserId, requestOrg = row.OrgId,
+            requestObject = row.ObjectId, requestMessage = row.ExternalMessage, requestCreatedAt = row.CreatedAt,
+            requestUpdatedAt = row.UpdatedAt, requestNextRunAt = row.NextRunAt, requestStep = row.Step, requestPayload = row.Payload,
+            requestIdempotencyKey = row.IdempotencyKey,
+        });
     }
 
     public static string WaitingMessage(RequestRow predecessor) =>
