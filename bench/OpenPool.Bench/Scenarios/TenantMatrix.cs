@@ -47,9 +47,13 @@ public static class TenantMatrix
         requests.AddRange(attach.GetProperty("request_ids").EnumerateArray().Select(r => r.GetString()!));
         await Http.WaitCompletedAsync(a, requests[^1]);
         using var project = new TempDir();
-        await File.WriteAllTextAsync(Path.Combine(project.Path, "run.sh"), "echo tenant-a-output\n");
+        await File.WriteAllTextAsync(Path.Combine(project.Path, "run.sh"), "echo tenant-a-output\nsleep 600\n");
         var push = await CliJobClient.PushAsync(engine, keyA, project.Path, CliJobClient.Toml(["sh run.sh"], outputs: ["*.txt"]), cluster);
         var job = push.JobId ?? throw new InvalidOperationException("job push gave no job id: " + string.Join(" ", push.Messages));
+        // The snapshots below must change only if B changes something. The job runs until the test is
+        // over, and the first snapshot waits until it is running, so nothing moves between them by itself
+        // (a job finishing on its own in between once looked like a leak) and B's cancel meets a live job.
+        await WaitJobRunningAsync(a, job);
 
         var ids = new[] { sshKey, cluster, volume, job }.Concat(instances).Concat(requests).ToList();
         var before = await SnapshotAsync(a, cluster, volume, job);
@@ -113,6 +117,21 @@ public static class TenantMatrix
         if (after != before)
             leaks.Add($"B's attempts changed A's resources:\n before {before}\n after  {after}");
         return new Outcome(probes.Count + 1 + lists.Length + 1, leaks);
+    }
+
+    private static async Task WaitJobRunningAsync(HttpClient a, string job)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            var info = await a.GetAsync($"/job/info/{job}").ExpectAsync(HttpStatusCode.OK, "job info");
+            var status = info.GetProperty("job_info").GetProperty("status").GetString();
+            if (status == OpenPool.Contracts.JobStatuses.Running)
+                return;
+            if (status != OpenPool.Contracts.JobStatuses.Pending || DateTime.UtcNow > deadline)
+                throw new InvalidOperationException($"job {job} is {status}, not running");
+            await Task.Delay(100);
+        }
     }
 
     /// <summary>What B could have changed, as A sees it.</summary>
