@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using OpenPool.Contracts;
+using OpenPool.Engine.Billing;
 using OpenPool.Engine.Http;
 using OpenPool.Engine.OpenApi;
 
@@ -59,8 +60,8 @@ internal static class UsersApi
     {
         var body = await JsonBody.ReadAsync(context.Request);
         var current = await accounts.GetPreferencesAsync(context.Caller(), context.RequestAborted);
-        var warning = body.Has("balance_warning_threshold") ? body.Decimal("balance_warning_threshold") : current.BalanceWarningThreshold;
-        var reload = body.Has("autopay_reload_threshold") ? body.Decimal("autopay_reload_threshold") : current.AutopayReloadThreshold;
+        var warning = body.Has("balance_warning_threshold") ? body.Decimal("balance_warning_threshold", min: -Ledger.MaxAmountUsd, max: Ledger.MaxAmountUsd) : current.BalanceWarningThreshold;
+        var reload = body.Has("autopay_reload_threshold") ? body.Decimal("autopay_reload_threshold", min: -Ledger.MaxAmountUsd, max: Ledger.MaxAmountUsd) : current.AutopayReloadThreshold;
         var updated = new UserPreferences
         {
             NotifyEmailClusterCreate = body.Bool("notify_email_cluster_create") ?? current.NotifyEmailClusterCreate,

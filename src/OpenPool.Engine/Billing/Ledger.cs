@@ -19,6 +19,12 @@ internal readonly record struct BillingAccount(string Kind, string Id)
 internal static class Ledger
 {
     public const long MicrosPerUsd = 1_000_000;
+
+    /// <summary>
+    /// The largest amount any input may name (a balance, a credit, a threshold): far beyond any real
+    /// account, and far inside a 64-bit micro-dollar count, so sums and comparisons cannot overflow.
+    /// </summary>
+    public const decimal MaxAmountUsd = 1_000_000_000m;
     private const long MsPerHour = 3_600_000;
 
     public static long ToMicros(decimal usd) => (long)decimal.Round(usd * MicrosPerUsd, MidpointRounding.AwayFromZero);

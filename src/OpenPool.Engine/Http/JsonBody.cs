@@ -31,20 +31,28 @@ internal sealed class JsonBody
         // The parser validates UTF-8 lazily (not in property names), so check the whole body up front.
         if (!System.Text.Unicode.Utf8.IsValid(bytes))
             throw ApiError.Validation(["body", 0], "json_invalid", "JSON decode error");
-        JsonElement root;
+        var root = Parse(bytes, allowDuplicateKeys: true, "JSON decode error");
+        // A key sent twice is valid JSON, but which value counts differs between parsers (a proxy or
+        // a log may read the first, this engine the last): refuse it rather than guess. Parsed again
+        // so the message can say it is a duplicate, not merely "invalid".
+        Parse(bytes, allowDuplicateKeys: false, "JSON object has a duplicate key; send each field once");
+        if (root.ValueKind != JsonValueKind.Object)
+            throw ApiError.Validation(["body"], "model_attributes_type", "Input should be a valid dictionary or object to extract fields from");
+        return new JsonBody(root);
+    }
+
+    private static JsonElement Parse(byte[] bytes, bool allowDuplicateKeys, string failure)
+    {
         try
         {
-            using var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32 });
-            root = document.RootElement.Clone();
+            using var document = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 32, AllowDuplicateProperties = allowDuplicateKeys });
+            return document.RootElement.Clone();
         }
         catch (JsonException ex)
         {
             throw ApiError.Validation(
-                [new ValidationError { Loc = ["body", (int)(ex.BytePositionInLine ?? 0)], Type = "json_invalid", Msg = "JSON decode error" }]);
+                [new ValidationError { Loc = ["body", (int)(ex.BytePositionInLine ?? 0)], Type = "json_invalid", Msg = failure }]);
         }
-        if (root.ValueKind != JsonValueKind.Object)
-            throw ApiError.Validation(["body"], "model_attributes_type", "Input should be a valid dictionary or object to extract fields from");
-        return new JsonBody(root);
     }
 
     public bool Has(string name) => _root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
@@ -74,6 +82,11 @@ internal sealed class JsonBody
             case JsonValueKind.Number when value.TryGetDouble(out var d) && d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue:
                 result = (int)d;
                 break;
+            case JsonValueKind.Number when !value.TryGetDouble(out var whole) || whole == Math.Floor(whole):
+                // A whole number beyond int's range (1e20, 1e400): out of bounds, not "fractional".
+                return value.GetRawText().StartsWith('-')
+                    ? Fail<int?>(name, "greater_than_equal", $"Input should be greater than or equal to {min ?? int.MinValue}")
+                    : Fail<int?>(name, "less_than_equal", $"Input should be less than or equal to {max ?? int.MaxValue}");
             case JsonValueKind.Number:
                 return Fail<int?>(name, "int_from_float", "Input should be a valid integer, got a number with a fractional part");
             case JsonValueKind.String when TryText(value, out var intText) && int.TryParse(intText, NumberStyles.Integer, CultureInfo.InvariantCulture, out result):
@@ -90,22 +103,42 @@ internal sealed class JsonBody
         return result;
     }
 
-    public decimal? Decimal(string name, bool required = false)
+    /// <summary>
+    /// A number within [<paramref name="min"/>, <paramref name="max"/>]. The bounds are not optional:
+    /// amounts end up as micro-dollars in a 64-bit column, so an unbounded one (1e20) would overflow
+    /// there instead of being refused here.
+    /// </summary>
+    public decimal? Decimal(string name, decimal min, decimal max, bool required = false)
     {
         if (!Present(name, required, out var value))
             return null;
+        decimal number;
         switch (value.ValueKind)
         {
-            case JsonValueKind.Number when value.TryGetDecimal(out var number):
-                return number;
-            case JsonValueKind.String when TryText(value, out var decimalText) && decimal.TryParse(decimalText, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed):
-                return parsed;
+            case JsonValueKind.Number when value.TryGetDecimal(out number):
+                break;
+            case JsonValueKind.Number:
+                // Valid JSON but beyond decimal's range (1e300): certainly beyond the bounds.
+                return value.GetRawText().StartsWith('-') ? BelowMin(name, min) : AboveMax(name, max);
+            case JsonValueKind.String when TryText(value, out var decimalText) && decimal.TryParse(decimalText, NumberStyles.Float, CultureInfo.InvariantCulture, out number):
+                break;
             case JsonValueKind.String:
                 return Fail<decimal?>(name, "float_parsing", "Input should be a valid number, unable to parse string as a number");
             default:
                 return Fail<decimal?>(name, "float_type", "Input should be a valid number");
         }
+        if (number < min)
+            return BelowMin(name, min);
+        if (number > max)
+            return AboveMax(name, max);
+        return number;
     }
+
+    private decimal? BelowMin(string name, decimal min) =>
+        Fail<decimal?>(name, "greater_than_equal", FormattableString.Invariant($"Input should be greater than or equal to {min}"));
+
+    private decimal? AboveMax(string name, decimal max) =>
+        Fail<decimal?>(name, "less_than_equal", FormattableString.Invariant($"Input should be less than or equal to {max}"));
 
     public bool? Bool(string name, bool required = false)
     {
