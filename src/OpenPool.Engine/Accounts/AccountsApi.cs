@@ -22,13 +22,13 @@ internal static class AccountsApi
 
         var admin = app.MapGroup("/admin").RequireOperator().WithTags("admin");
         admin.MapPost("/users", CreateUserAsync).WithSummary("Create a user (and its organization) with an API key")
-            .AcceptsJson<CreateUserRequest>().Produces<CreateUserResponse>();
+            .AcceptsJson<CreateUserRequest>().Produces<CreateUserResponse>().AnswerHoldsSecret();
         admin.MapGet("/users", ListUsersAsync).WithSummary("List users").Produces<AdminUserListResponse>();
         admin.MapGet("/orgs", ListOrgsAsync).WithSummary("List organizations").Produces<AdminOrgListResponse>();
         admin.MapPost("/credit", CreditAsync).WithSummary("Credit (or charge) an account")
             .AcceptsJson<CreditRequest>().Produces<CreditResponse>();
         admin.MapPost("/keys", CreateKeyAsync).WithSummary("Create another API key for a user")
-            .Produces<ApiKeyCreatedResponse>();
+            .Produces<ApiKeyCreatedResponse>().AnswerHoldsSecret();
         admin.MapGet("/keys", ListKeysAsync).WithSummary("List API keys (optionally ?email=)").Produces<ApiKeyListResponse>();
         admin.MapDelete("/keys/{key_id}", async (string key_id, HttpContext context, AccountStore accounts) =>
             {

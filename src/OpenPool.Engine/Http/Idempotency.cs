@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Dapper;
 using OpenPool.Engine.Accounts;
 using Microsoft.Extensions.Options;
@@ -81,15 +82,57 @@ internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<Requ
 
         var status = context.Response.StatusCode;
         if (status >= 500)
+        {
             await ForgetAsync(caller.UserId, key); // a fault is worth retrying with the same key
+        }
         else
+        {
+            var (storedStatus, contentType, responseBody) = status < 300 && context.GetEndpoint()?.Metadata.GetMetadata<SecretInAnswer>() is not null
+                ? ShownOnceRecord(capture.ToArray())
+                : (status, context.Response.ContentType, capture.ToArray());
             await db.WriteAsync((c, t) => c.ExecuteAsync(
                 """
-                UPDATE idempotency_keys SET status_code = @status, content_type = @contentType, response_body = @responseBody, locked_until = NULL
+                UPDATE idempotency_keys SET status_code = @storedStatus, content_type = @contentType, response_body = @responseBody, locked_until = NULL
                 WHERE user_id = @userId AND idem_key = @key
-                """, new { status, contentType = context.Response.ContentType, responseBody = capture.ToArray(), userId = caller.UserId, key }, t));
+                """, new { storedStatus, contentType, responseBody, userId = caller.UserId, key }, t));
+        }
         capture.Position = 0;
         await capture.CopyToAsync(original, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// What is kept instead of an answer holding a new API key: the key must never be stored in clear,
+    /// and a retry must neither mint a second key nor get the first again. So a retry gets a 409 that
+    /// says what the first call created and how to get a key now.
+    /// </summary>
+    private static (int Status, string ContentType, byte[] Body) ShownOnceRecord(byte[] answer)
+    {
+        string? userId = null, keyId = null;
+        try
+        {
+            using var document = JsonDocument.Parse(answer);
+            userId = Field(document.RootElement, "user_id");
+            keyId = Field(document.RootElement, "key_id");
+        }
+        catch (JsonException)
+        {
+        }
+        var created = (userId, keyId) switch
+        {
+            ({ } user, _) => $"user {user} and an API key for it",
+            (_, { } id) => $"API key {id}",
+            _ => "an API key",
+        };
+        var error = ApiError.Conflict("api_key_already_created",
+            $"An earlier call with this Idempotency-Key already created {created}. An API key is shown only once, in that call's answer, " +
+            "and is not kept, so it cannot be shown again. To get a key, create another with POST /admin/keys {\"email\": ...} " +
+            $"(openpool admin keys create EMAIL){(keyId is null ? "" : $", and revoke the unseen one with DELETE /admin/keys/{keyId}")}.");
+        return (error.Status, "application/json; charset=utf-8",
+            JsonSerializer.SerializeToUtf8Bytes(error.ToBody(), ApiJson.Options));
+
+        static string? Field(JsonElement root, string name) =>
+            root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var value)
+                && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
     }
 
     /// <summary>
@@ -169,7 +212,7 @@ internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<Requ
         {
             answer = new { message, request_id = requests[0].Id };
         }
-        return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(answer, ApiJson.Options);
+        return JsonSerializer.SerializeToUtf8Bytes(answer, ApiJson.Options);
     }
 
     private Task ForgetAsync(string userId, string key) =>
@@ -195,8 +238,56 @@ internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<Requ
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(Encoding.UTF8.GetBytes($"{request.Method} {request.Path}{request.QueryString}\n"));
-        sha.AppendData(body);
+        sha.AppendData(CanonicalJson(body) ?? body);
         return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    /// <summary>
+    /// The body with object keys sorted (ordinally, at every depth) and no insignificant whitespace, so
+    /// a retry that re-serializes the same request differently is still recognised as the same one.
+    /// Null when the body is not JSON (or holds text that cannot be re-encoded): then the bytes count.
+    /// </summary>
+    internal static byte[]? CanonicalJson(byte[] body)
+    {
+        if (body.Length == 0)
+            return null;
+        try
+        {
+            using var document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32 });
+            using var buffer = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(buffer))
+                WriteCanonical(writer, document.RootElement);
+            return buffer.ToArray();
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static void WriteCanonical(Utf8JsonWriter writer, JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                writer.WriteStartObject();
+                foreach (var property in element.EnumerateObject().OrderBy(p => p.Name, StringComparer.Ordinal))
+                {
+                    writer.WritePropertyName(property.Name);
+                    WriteCanonical(writer, property.Value);
+                }
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                foreach (var item in element.EnumerateArray())
+                    WriteCanonical(writer, item);
+                writer.WriteEndArray();
+                break;
+            default:
+                element.WriteTo(writer); // strings re-escaped one way; numbers as written
+                break;
+        }
     }
 
     private sealed class StoredAnswer
@@ -211,8 +302,17 @@ internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<Requ
     }
 }
 
+/// <summary>Marks an endpoint whose success answer holds a new API key, which the idempotency store must not keep.</summary>
+internal sealed class SecretInAnswer
+{
+    public static readonly SecretInAnswer Instance = new();
+}
+
 internal static class IdempotencyPipeline
 {
+    public static TBuilder AnswerHoldsSecret<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(SecretInAnswer.Instance);
+
     public static void UseIdempotencyKeys(this WebApplication app)
     {
         var idempotency = app.Services.GetRequiredService<Idempotency>();

@@ -49,6 +49,102 @@ public abstract class IdempotencyTests(Backend backend) : IDisposable
     }
 
     [Fact]
+    public async Task The_same_body_with_other_whitespace_or_key_order_is_a_replay()
+    {
+        var client = _engine.Admin();
+        var first = await client.SendAsync(Raw("POST", "/cluster/create", "reordered", """{"instance_type":"1xH100","tp_cluster_name":"reorder","num_nodes":1}"""));
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        var firstBody = await first.Content.ReadAsStringAsync();
+
+        var again = await client.SendAsync(Raw("POST", "/cluster/create", "reordered",
+            """
+            {
+              "num_nodes" : 1,
+              "tp_cluster_name": "reorder",   "instance_type": "1xH100"
+            }
+            """));
+        Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+        Assert.Equal("true", again.Headers.GetValues("Idempotent-Replayed").Single());
+        Assert.Equal(firstBody, await again.Content.ReadAsStringAsync());
+
+        // The same fields with another value are another request, however they are laid out.
+        var other = await client.SendAsync(Raw("POST", "/cluster/create", "reordered", """{"num_nodes":2,"tp_cluster_name":"reorder","instance_type":"1xH100"}"""));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, other.StatusCode);
+        Assert.Equal("idempotency_key_mismatch", (await other.Json()).GetProperty("error").GetString());
+        Assert.Single((await (await client.GetAsync("/cluster/list")).Json()).GetProperty("clusters").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task A_retried_user_creation_mints_no_second_key_and_never_replays_the_first()
+    {
+        var client = _engine.Admin();
+        const string body = """{"email":"once@example.com","org_name":"once-lab"}""";
+        var first = await client.SendAsync(Raw("POST", "/admin/users", "mint-user", body));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var apiKey = (await first.Json()).GetProperty("api_key").GetString()!;
+
+        var retry = await client.SendAsync(Raw("POST", "/admin/users", "mint-user", body));
+        Assert.Equal(HttpStatusCode.Conflict, retry.StatusCode);
+        Assert.Equal("true", retry.Headers.GetValues("Idempotent-Replayed").Single());
+        var text = await retry.Content.ReadAsStringAsync();
+        Assert.DoesNotContain(apiKey, text, StringComparison.Ordinal);
+        var error = await retry.Json();
+        Assert.Equal("api_key_already_created", error.GetProperty("error").GetString());
+        Assert.Contains("shown only once", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("POST /admin/keys", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        var keys = await (await client.GetAsync("/admin/keys?email=once@example.com")).Json();
+        Assert.Single(keys.GetProperty("keys").EnumerateArray());
+        await AssertNotStoredAsync(apiKey);
+        // The key the first answer carried works: the record is about the answer, not the key.
+        Assert.Equal(HttpStatusCode.OK, (await _engine.ClientWithKey(apiKey).GetAsync("/user/info")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_retried_key_creation_mints_no_second_key_and_says_which_one_to_revoke()
+    {
+        var client = _engine.Admin();
+        await _engine.NewUserAsync("keys@example.com");
+        const string body = """{"email":"keys@example.com"}""";
+        var first = await client.SendAsync(Raw("POST", "/admin/keys", "mint-key", body));
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var created = await first.Json();
+        var apiKey = created.GetProperty("api_key").GetString()!;
+        var keyId = created.GetProperty("key_id").GetString()!;
+
+        var retry = await client.SendAsync(Raw("POST", "/admin/keys", "mint-key", " {\"email\": \"keys@example.com\"} "));
+        Assert.Equal(HttpStatusCode.Conflict, retry.StatusCode);
+        var text = await retry.Content.ReadAsStringAsync();
+        Assert.DoesNotContain(apiKey, text, StringComparison.Ordinal);
+        Assert.Contains($"DELETE /admin/keys/{keyId}", (await retry.Json()).GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        var keys = await (await client.GetAsync("/admin/keys?email=keys@example.com")).Json();
+        Assert.Equal(2, keys.GetProperty("keys").GetArrayLength()); // the user's first key and the one minted here
+        await AssertNotStoredAsync(apiKey);
+    }
+
+    /// <summary>No idempotency record holds the key's text (the answers are stored as bytes).</summary>
+    private async Task AssertNotStoredAsync(string apiKey)
+    {
+        var db = _engine.Services.GetRequiredService<Database>();
+        var bodies = await db.ReadAsync(c => c.QueryAsync<byte[]?>("SELECT response_body FROM idempotency_keys"));
+        Assert.NotEmpty(bodies);
+        foreach (var stored in bodies)
+        {
+            var text = System.Text.Encoding.UTF8.GetString(stored ?? []);
+            Assert.DoesNotContain(apiKey, text, StringComparison.Ordinal);
+            Assert.DoesNotContain("tpk_", text, StringComparison.Ordinal);
+        }
+    }
+
+    private static HttpRequestMessage Raw(string method, string path, string key, string json)
+    {
+        var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Add("Idempotency-Key", key);
+        return request;
+    }
+
+    [Fact]
     public async Task Keys_belong_to_their_user()
     {
         var other = await _engine.NewUserAsync("other@example.com");
