@@ -34,12 +34,12 @@ internal static class Bootstrap
         // Create the file with owner-only permissions before the secret is written into it.
         var fileOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
-            fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            fileOptions.UnixCreateMode = DataDirectory.OwnerOnlyFile;
         await using (var stream = new FileStream(path, fileOptions))
         await using (var writer = new StreamWriter(stream))
             await writer.WriteLineAsync(key);
         if (!OperatingSystem.IsWindows())
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.SetUnixFileMode(path, DataDirectory.OwnerOnlyFile);
         return key;
     }
 }

@@ -17,6 +17,10 @@ internal static class EngineHosting
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // The host logs a failed start (a port in use) as an error with its stack trace, before
+        // Program prints the one line an operator needs. A background service that dies still shows:
+        // stopping the host for it is logged as critical, with the exception.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("OpenPool", builder.Configuration.GetValue("Logging:LogLevel:OpenPool", LogLevel.Warning));
 
@@ -32,11 +36,8 @@ internal static class EngineHosting
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(_ =>
         {
-            Directory.CreateDirectory(options.DataDir);
-            if (options.PostgresConnectionString is { } postgres)
-                return Database.Postgres(postgres);
-            Directory.CreateDirectory(Path.GetDirectoryName(options.DatabasePath)!);
-            return Database.Sqlite(options.DatabasePath!);
+            DataDirectory.Secure(options); // before SQLite creates a file there
+            return options.PostgresConnectionString is { } postgres ? Database.Postgres(postgres) : Database.Sqlite(options.DatabasePath!);
         });
     }
 
@@ -45,22 +46,24 @@ internal static class EngineHosting
         services.AddSingleton<AccountStore>();
         services.AddSingleton<SshKeyStore>();
         services.AddSingleton<Idempotency>();
+        services.AddSingleton<AdminBootstrap>();
+        services.AddHostedService(sp => sp.GetRequiredService<AdminBootstrap>());
     }
 
-    /// <summary>Migrates the database, creates the first admin, and says where the engine listens.</summary>
+    /// <summary>Migrates the database and says, once the engine listens, where and with which admin key.</summary>
     public static async Task PrepareEngineAsync(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<EngineOptions>();
         var db = app.Services.GetRequiredService<Database>();
         await Migrator.MigrateAsync(db, app.Services.GetRequiredService<TimeProvider>());
-        var adminKey = await Bootstrap.EnsureAdminAsync(app.Services.GetRequiredService<AccountStore>(), options, CancellationToken.None);
+        var bootstrap = app.Services.GetRequiredService<AdminBootstrap>();
 
         // The "listening on" lines come last: whoever waits for them (scripts, tests) has by then
         // seen everything printed before, the one-time admin key included.
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             Console.WriteLine($"Data directory: {options.DataDir}; database: {options.DatabaseDescription}");
-            if (adminKey is not null)
+            if (bootstrap.CreatedKey is { } adminKey)
             {
                 Console.WriteLine($"Created the operator account {Bootstrap.AdminEmail}. Its admin API key (shown once) is:");
                 Console.WriteLine($"  {adminKey}");
@@ -71,4 +74,24 @@ internal static class EngineHosting
                 Console.WriteLine($"OpenPool engine listening on {address}");
         });
     }
+}
+
+/// <summary>
+/// Creates the operator account on a fresh database, but only once the server has bound its
+/// addresses (hosted services' StartedAsync runs after the server started, before ApplicationStarted):
+/// an engine that cannot listen (port in use) must not leave an account and an admin.key behind
+/// whose key it never showed.
+/// </summary>
+internal sealed class AdminBootstrap(AccountStore accounts, EngineOptions options) : IHostedLifecycleService
+{
+    public string? CreatedKey { get; private set; }
+
+    public async Task StartedAsync(CancellationToken cancellationToken) =>
+        CreatedKey = await Bootstrap.EnsureAdminAsync(accounts, options, cancellationToken);
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

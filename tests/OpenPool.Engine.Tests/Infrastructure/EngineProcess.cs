@@ -36,19 +36,7 @@ internal sealed partial class EngineProcess : IAsyncDisposable
 
     public static async Task<EngineProcess> StartAsync(string dataDir, params string[] extraArgs)
     {
-        var engineDll = Path.Combine(AppContext.BaseDirectory, "OpenPool.Engine.dll");
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = dataDir,
-        };
-        foreach (var arg in new[] { engineDll, "--data-dir", dataDir, "--urls", "http://127.0.0.1:0" }.Concat(extraArgs))
-            start.ArgumentList.Add(arg);
-        start.Environment.Remove("ASPNETCORE_URLS");
-
-        var process = Process.Start(start)!;
+        var process = Process.Start(StartInfo(dataDir, "http://127.0.0.1:0", extraArgs))!;
         var lines = new List<string>();
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         void Collect(string? line)
@@ -76,6 +64,41 @@ internal sealed partial class EngineProcess : IAsyncDisposable
         }
         // The same list keeps collecting: lines printed right after the listening line are not lost.
         return new EngineProcess(process, await listening.Task, lines);
+    }
+
+    /// <summary>Runs an engine that is expected to fail to start; returns its exit code and everything it printed.</summary>
+    public static async Task<(int ExitCode, string Output)> RunUntilExitAsync(string dataDir, string urls)
+    {
+        using var process = Process.Start(StartInfo(dataDir, urls, []))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("The engine did not exit:\n" + await stdout + await stderr);
+        }
+        return (process.ExitCode, (await stdout + await stderr).Trim());
+    }
+
+    private static ProcessStartInfo StartInfo(string dataDir, string urls, IEnumerable<string> extraArgs)
+    {
+        var engineDll = Path.Combine(AppContext.BaseDirectory, "OpenPool.Engine.dll");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = dataDir,
+        };
+        foreach (var arg in new[] { engineDll, "--data-dir", dataDir, "--urls", urls }.Concat(extraArgs))
+            start.ArgumentList.Add(arg);
+        start.Environment.Remove("ASPNETCORE_URLS");
+        return start;
     }
 
     public HttpClient Client(string key) => new()
