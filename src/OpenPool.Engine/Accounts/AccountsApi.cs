@@ -123,6 +123,6 @@ internal static class AccountsApi
     private static bool LooksLikeEmail(string email)
     {
         var at = email.IndexOf('@', StringComparison.Ordinal);
-        return at > 0 && at == email.LastIndexOf('@') && at < email.Length - 1 && !email.Any(char.IsWhiteSpace);
+        return at > 0 && at == email.LastIndexOf('@') && at < email.Length - 1 && !email.Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch));
     }
 }

@@ -86,12 +86,11 @@ internal static class UsersApi
     {
         var body = await JsonBody.ReadAsync(context.Request);
         var text = body.String("public_key", required: true, maxLength: 16384);
-        var name = body.String("name", maxLength: 128)?.Trim();
+        var name = body.String("name", maxLength: 128);
         SshPublicKey? key = null;
         if (text is not null && !SshPublicKey.TryParse(text, out key, out var error))
             body.Reject("public_key", "value_error", error);
-        if (name is { Length: 0 })
-            body.Reject("name", "string_too_short", "String should have at least 1 character");
+        ResourceNames.Check(body, "name", name);
         body.ThrowIfInvalid();
         var saved = await keys.AddAsync(context.Caller(), key!, name, context.RequestAborted);
         return Results.Json(new SshKeyAddResponse

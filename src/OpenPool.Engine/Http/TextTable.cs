@@ -8,7 +8,12 @@ internal sealed class TextTable(params string[] headers)
 {
     private readonly List<string[]> _rows = [];
 
-    public void Add(params string[] cells) => _rows.Add(cells);
+    /// <summary>
+    /// Control characters become '?': the official CLI prints the table as it is, so an escape
+    /// sequence in a stored name (from before names were checked) must not reach a terminal.
+    /// </summary>
+    public void Add(params string[] cells) =>
+        _rows.Add([.. cells.Select(cell => cell.Any(char.IsControl) ? new string([.. cell.Select(ch => char.IsControl(ch) ? '?' : ch)]) : cell)]);
 
     public static string When(long unixMs) =>
         DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
