@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using OpenPool.Engine.Http;
+using OpenPool.Engine.Storage;
 
 namespace OpenPool.Engine.Clusters;
 
@@ -28,7 +29,7 @@ internal static class ClusterText
         return table.ToString();
     }
 
-    public static string Info(ClusterRecord c)
+    public static string Info(ClusterRecord c, IReadOnlyList<ClusterVolume> volumes)
     {
         var text = new StringBuilder();
         text.Append($"Cluster {c.Id}");
@@ -44,6 +45,13 @@ internal static class ClusterText
         text.Append($"  Owner:                {c.OwnerEmail}{(c.OrgName is null ? "" : $" ({c.OrgName})")}\n");
         text.Append($"  Created:              {TextTable.When(c.CreatedAt)}\n");
         text.Append($"  SSH keys:             {(c.Keys.Count == 0 ? "none (add one with: tp me sshkey add <path.pub>)" : string.Join(", ", c.Keys.Select(k => $"{k.Name} {k.Fingerprint}")))}\n\n");
+        if (volumes.Count > 0)
+        {
+            var attached = new TextTable("STORAGE ID", "NAME", "MOUNT PATH", "STATUS");
+            foreach (var v in volumes)
+                attached.Add(v.VolumeId, v.Name ?? "-", v.MountPath, v.Status);
+            text.Append("Volumes:\n").Append(attached).Append("\n\n");
+        }
         var table = new TextTable("INSTANCE ID", "NODE", "STATUS", "IP");
         foreach (var i in c.Instances)
             table.Add(i.Id, i.NodeIndex.ToString(CultureInfo.InvariantCulture), i.Status, i.IpAddress ?? "-");

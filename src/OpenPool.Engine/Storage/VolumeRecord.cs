@@ -73,3 +73,13 @@ internal static class AttachmentStatuses
     public const string Attached = "attached";
     public const string Detaching = "detaching";
 }
+
+/// <summary>A volume as a cluster's info shows it.</summary>
+internal sealed class ClusterVolume
+{
+    public string VolumeId { get; set; } = "";
+    public string? Name { get; set; }
+    public string Status { get; set; } = "";
+
+    public string MountPath => VolumeRecord.MountPathOf(VolumeId);
+}

@@ -176,6 +176,15 @@ internal sealed class VolumeStore(Database db, TimeProvider clock, IOptions<Bill
         return volume;
     }
 
+    /// <summary>The volumes attached (or being attached) to a cluster, for its info text.</summary>
+    public Task<IReadOnlyList<ClusterVolume>> AttachedToAsync(string clusterId, CancellationToken ct) =>
+        db.ReadAsync<IReadOnlyList<ClusterVolume>>(async c => (await c.QueryAsync<ClusterVolume>(
+            """
+            SELECT v.id AS VolumeId, v.name AS Name, a.status AS Status
+            FROM volume_attachments a JOIN volumes v ON v.id = a.volume_id
+            WHERE a.cluster_id = @clusterId ORDER BY a.created_at
+            """, new { clusterId })).AsList(), ct);
+
     private static async Task<List<AttachmentRecord>> AttachmentsAsync(DbConnection c, DbTransaction? t, string[] volumeIds)
     {
         if (volumeIds.Length == 0)

@@ -90,6 +90,27 @@ public abstract class VolumeLifecycleTests(Backend backend) : IDisposable
     }
 
     [Fact]
+    public async Task Cluster_info_lists_its_attached_volumes_with_name_and_mount_path()
+    {
+        var client = await _engine.NewUserAsync("info@example.com");
+        var (storageId, createRequest) = await CreateVolumeAsync(client, 100, "checkpoints");
+        var (clusterId, claimId, _) = await client.CreateClusterAsync();
+        await client.PollLikeCliAsync(createRequest);
+        await client.PollLikeCliAsync(claimId);
+        var before = (await (await client.GetAsync($"/cluster/info/{clusterId}")).Json()).GetProperty("message").GetString()!;
+        Assert.DoesNotContain(storageId, before, StringComparison.Ordinal);
+
+        var attach = await (await client.PostAsJsonAsync("/storage/attach", new { storage_id = storageId, cluster_ids = new[] { clusterId } })).Json();
+        Assert.Equal("COMPLETED", (await client.PollLikeCliAsync(attach.GetProperty("request_ids")[0].GetString()!)).Final.GetProperty("status").GetString());
+
+        var message = (await (await client.GetAsync($"/cluster/info/{clusterId}")).Json()).GetProperty("message").GetString()!;
+        var line = message.Split('\n').Single(l => l.StartsWith(storageId, StringComparison.Ordinal));
+        Assert.Contains("checkpoints", line, StringComparison.Ordinal);
+        Assert.Contains($"/mnt/nfs-{storageId}", line, StringComparison.Ordinal);
+        Assert.Contains("attached", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Releasing_a_cluster_detaches_its_volumes_which_survive()
     {
         var client = await _engine.NewUserAsync("keep@example.com");
