@@ -139,7 +139,7 @@ public sealed record ClusterListResponse
     public IReadOnlyList<InstanceInfo>? Instances { get; init; }
 }
 
-/// <summary>Answer to GET /cluster/info/{cluster_id}.</summary>
+/// <summary>Answer to GET /cluster/info/{cluster}.</summary>
 public sealed record ClusterInfoResponse
 {
     /// <summary>Readable text; what <c>tp cluster info</c> prints.</summary>

@@ -2,6 +2,7 @@ using OpenPool.Engine.OpenApi;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
 using OpenPool.Engine.Http;
+using OpenPool.Engine.Storage;
 using OpenPool.Engine.Requests;
 
 namespace OpenPool.Engine.Clusters;
@@ -30,7 +31,7 @@ internal static class ClustersApi
             .WithDescription("include_org=true lists the organization's clusters instead of your own; instances=true lists every instance.")
             .Produces<ClusterListResponse>();
 
-        app.MapGet("/cluster/info/{cluster_id}", InfoAsync)
+        app.MapGet("/cluster/info/{cluster}", InfoAsync)
             .WithTags("cluster").WithSummary("Get cluster information")
             .Produces<ClusterInfoResponse>().Produces<ErrorResponse>(404);
 
@@ -140,11 +141,12 @@ internal static class ClustersApi
         }, ApiJson.Options);
     }
 
-    private static async Task<IResult> InfoAsync(string cluster_id, HttpContext context, ClusterStore clusters)
+    private static async Task<IResult> InfoAsync(string cluster, HttpContext context, ClusterStore clusters, VolumeStore volumes)
     {
-        var cluster = await clusters.GetVisibleAsync(context.Caller(), cluster_id, context.RequestAborted)
-            ?? throw ClusterStore.NotFound(cluster_id);
-        return Results.Json(new ClusterInfoResponse { Message = ClusterText.Info(cluster), Cluster = cluster.ToInfo() }, ApiJson.Options);
+        var record = await clusters.GetVisibleAsync(context.Caller(), cluster, context.RequestAborted)
+            ?? throw ClusterStore.NotFound(cluster);
+        var attached = await volumes.AttachedToAsync(record.Id, context.RequestAborted);
+        return Results.Json(new ClusterInfoResponse { Message = ClusterText.Info(record, attached), Cluster = record.ToInfo() }, ApiJson.Options);
     }
 
     private static async Task<IResult> OperationsAsync(string cluster, HttpContext context, ClusterStore clusters, RequestStore requests)

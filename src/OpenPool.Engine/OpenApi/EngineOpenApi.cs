@@ -10,6 +10,8 @@ internal sealed record JsonBodyMetadata(Type BodyType);
 
 internal static class EngineOpenApi
 {
+    private const string BearerScheme = "bearer";
+
     public static RouteHandlerBuilder AcceptsJson<TBody>(this RouteHandlerBuilder builder) =>
         builder.WithMetadata(new JsonBodyMetadata(typeof(TBody)));
 
@@ -17,6 +19,14 @@ internal static class EngineOpenApi
         services.AddOpenApi(options =>
         {
             options.OpenApiVersion = OpenApiSpecVersion.OpenApi3_1;
+            options.AddOperationTransformer((operation, context, ct) =>
+            {
+                // Every operation needs the bearer key unless marked otherwise (/healthz); the
+                // document's top-level security stays [] as TensorPool's does.
+                if (!context.Description.ActionDescriptor.EndpointMetadata.OfType<AnonymousEndpoint>().Any())
+                    operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] }];
+                return Task.CompletedTask;
+            });
             options.AddOperationTransformer(async (operation, context, ct) =>
             {
                 var body = context.Description.ActionDescriptor.EndpointMetadata.OfType<JsonBodyMetadata>().FirstOrDefault();
@@ -40,7 +50,7 @@ internal static class EngineOpenApi
                 };
                 document.Components ??= new OpenApiComponents();
                 document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-                document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+                document.Components.SecuritySchemes[BearerScheme] = new OpenApiSecurityScheme
                 {
                     Type = SecuritySchemeType.Http,
                     Scheme = "bearer",
