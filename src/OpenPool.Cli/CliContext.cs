@@ -46,6 +46,9 @@ internal sealed class CliContext(OpenPoolClient client, TextWriter stdout, TextW
         string? last = null;
         var progress = new Reporter(info =>
         {
+            // The final state is printed once, below, on stdout; as progress too it showed twice.
+            if (info.Status.IsTerminal())
+                return;
             var line = $"{WireName(info.RequestType)} {WireName(info.Status)}: {info.ExternalMessage}";
             if (interactive && !Json)
                 Err.Write($"\r{frames[tick++ % frames.Length]} {line}".PadRight(100));
@@ -54,8 +57,8 @@ internal sealed class CliContext(OpenPoolClient client, TextWriter stdout, TextW
             last = line;
         });
         var final = await operation.WaitForCompletionAsync(progress, ct).ConfigureAwait(false);
-        if (interactive && !Json)
-            Err.WriteLine();
+        if (interactive && !Json && tick > 0)
+            Err.Write("\r" + new string(' ', 100) + "\r"); // the spinner line gives way to the final state
         Print(final, $"{WireName(final.Status)}: {final.ExternalMessage}");
         return final.Status == RequestStatus.Completed;
     }

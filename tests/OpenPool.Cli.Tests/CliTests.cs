@@ -42,6 +42,22 @@ public sealed class CliTests : IDisposable
         Assert.Contains("RUNNING", list.Out);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Wait_prints_the_final_state_once(bool interactive)
+    {
+        var client = new OpenPoolClient(_engine.CreateClient(), new OpenPoolClientOptions { Endpoint = new Uri("http://localhost/"), ApiKey = _engine.AdminKey });
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var code = await CliApp.RunAsync(["cluster", "create", "1xH100", "--wait"], stdout, stderr, new StringReader(""), client, interactive);
+        Assert.Equal(0, code);
+        var everything = stdout + "\n" + stderr;
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(everything, "COMPLETED"));
+        Assert.StartsWith("COMPLETED: Cluster c-", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(everything, "is ready"));
+    }
+
     [Fact]
     public async Task Json_prints_the_structured_answer_and_nothing_else()
     {
