@@ -5,6 +5,12 @@ namespace OpenPool.Client;
 public sealed partial class OpenPoolClient
 {
     /// <summary>Operator: creates a user (and its organization) and returns its first API key.</summary>
+    /// <remarks>
+    /// The engine never stores a key, so it cannot answer a repeat of this call with it: when a
+    /// transient fault is retried after the engine had already created the user (the answer was lost),
+    /// this throws <see cref="OpenPoolException"/> with status 409 and <c>ErrorCode</c>
+    /// <c>api_key_already_created</c>. The user exists; mint them a key with <see cref="CreateApiKeyAsync"/>.
+    /// </remarks>
     public Task<CreateUserResponse> CreateUserAsync(CreateUserRequest request, CancellationToken cancellationToken = default) =>
         SendAsync<CreateUserResponse>(HttpMethod.Post, "admin/users", request, cancellationToken);
 
@@ -21,6 +27,10 @@ public sealed partial class OpenPoolClient
         SendAsync<CreditResponse>(HttpMethod.Post, "admin/credit", request, cancellationToken);
 
     /// <summary>Operator: another API key for a user, shown only in this answer.</summary>
+    /// <remarks>
+    /// A retry after a lost answer throws <see cref="OpenPoolException"/> (409, <c>api_key_already_created</c>)
+    /// naming the key that was made and not seen: call again (a new call, a new key) and revoke that one.
+    /// </remarks>
     public Task<ApiKeyCreatedResponse> CreateApiKeyAsync(string email, CancellationToken cancellationToken = default) =>
         SendAsync<ApiKeyCreatedResponse>(HttpMethod.Post, "admin/keys", new { email }, cancellationToken);
 

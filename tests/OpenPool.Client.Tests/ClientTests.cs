@@ -116,6 +116,27 @@ public sealed class ClientTests : IDisposable
     }
 
     [Fact]
+    public async Task A_user_creation_whose_answer_was_lost_ends_in_a_clear_409_not_a_second_user_or_key()
+    {
+        // The engine carries out the first attempt, then the answer is lost on the way back: the
+        // retry (same Idempotency-Key) must neither mint a second key nor bring back the first.
+        var lost = new LostFirstAnswerHandler();
+        var client = Client(wrap: inner => { lost.InnerHandler = inner; return lost; });
+        var error = await Assert.ThrowsAsync<OpenPoolException>(() => client.CreateUserAsync(new CreateUserRequest { Email = "lost@example.com" }));
+        Assert.Equal(HttpStatusCode.Conflict, error.Status);
+        Assert.Equal("api_key_already_created", error.ErrorCode);
+        Assert.Contains("POST /admin/keys", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2, lost.Attempts);
+
+        var admin = Client();
+        Assert.Single((await admin.ListUsersAsync()).Users, u => u.Email == "lost@example.com");
+        Assert.Single((await admin.ListApiKeysAsync("lost@example.com")).Keys);
+        // The way out the message names works.
+        var fresh = await admin.CreateApiKeyAsync("lost@example.com");
+        Assert.StartsWith("tpk_", fresh.ApiKey, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Storage_keys_user_and_operator_calls_work()
     {
         var client = Client();
@@ -186,6 +207,25 @@ public sealed class ClientTests : IDisposable
     }
 
     /// <summary>Fails the first attempts of every distinct request with a transport error.</summary>
+    /// <summary>Lets the first request through to the engine, then loses its answer (a transport fault).</summary>
+    private sealed class LostFirstAnswerHandler : DelegatingHandler
+    {
+        private int _attempts;
+
+        public int Attempts => _attempts;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            if (Interlocked.Increment(ref _attempts) == 1)
+            {
+                response.Dispose();
+                throw new HttpRequestException("injected: the connection dropped before the answer arrived");
+            }
+            return response;
+        }
+    }
+
     private sealed class FlakyHandler(int failuresPerRequest) : DelegatingHandler
     {
         private readonly Dictionary<string, int> _attempts = [];
