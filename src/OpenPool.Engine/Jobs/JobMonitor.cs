@@ -15,11 +15,18 @@ internal sealed class JobMonitor(JobStore jobs, JobRunner runner, ICloudProvider
 {
     public async Task CheckOnceAsync(CancellationToken ct = default)
     {
-        foreach (var job in await jobs.ActiveAsync(ct))
+        var active = await jobs.ActiveAsync(ct);
+        if (active.Count == 0)
+            return;
+        // One call for every started job: a remote node's runtime answers them in one round trip.
+        var started = active.Where(j => j.Status != JobStatuses.Pending).ToList();
+        var states = started.Count == 0 ? [] : await provider.InspectJobsAsync(started.Select(j => j.Node).ToList(), ct);
+        var stateOf = started.Select((job, i) => (job.Id, states[i])).ToDictionary(p => p.Id, p => p.Item2);
+        foreach (var job in active)
         {
             try
             {
-                await CheckAsync(job, ct);
+                await CheckAsync(job, stateOf.GetValueOrDefault(job.Id), ct);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -28,7 +35,7 @@ internal sealed class JobMonitor(JobStore jobs, JobRunner runner, ICloudProvider
         }
     }
 
-    private async Task CheckAsync(JobRecord job, CancellationToken ct)
+    private async Task CheckAsync(JobRecord job, JobProcessState? state, CancellationToken ct)
     {
         var now = clock.Now();
         var options = runner.Options;
@@ -41,7 +48,8 @@ internal sealed class JobMonitor(JobStore jobs, JobRunner runner, ICloudProvider
             return;
         }
 
-        var state = provider.InspectJob(job.InstanceId, job.Id);
+        if (state is null)
+            return;
         if (state.Kind == JobProcessKind.Exited)
         {
             var status = job.Status == JobStatuses.Canceling ? JobStatuses.Canceled : state.ExitCode == 0 ? JobStatuses.Completed : JobStatuses.Error;
@@ -64,13 +72,12 @@ internal sealed class JobMonitor(JobStore jobs, JobRunner runner, ICloudProvider
         if (job.Status == JobStatuses.Canceling)
         {
             var force = now - (job.CancelRequestedAt ?? now) > options.CancelGraceSeconds * 1000;
-            provider.SignalJob(job.InstanceId, job.Id, force);
+            await provider.SignalJobAsync(job.Node, force, ct);
             return;
         }
-        var output = new FileInfo(runner.PathsOf(job).Output);
-        if (output.Exists && output.Length > options.MaxOutputBytes)
+        if (state.OutputBytes > options.MaxOutputBytes)
         {
-            provider.SignalJob(job.InstanceId, job.Id, force: true);
+            await provider.SignalJobAsync(job.Node, force: true, ct);
             await runner.FinishAsync(job, JobStatuses.Failed, null,
                 $"The job wrote more than {options.MaxOutputBytes / (1024 * 1024)} MB of output (Jobs:MaxOutputBytes) and was stopped.", ct);
         }

@@ -31,6 +31,8 @@ internal sealed class JobRecord
     public IReadOnlyList<string> OutputList => JsonSerializer.Deserialize<List<string>>(Outputs) ?? [];
     public IReadOnlyList<string> IgnoreList => JsonSerializer.Deserialize<List<string>>(IgnorePatterns) ?? [];
     public bool IsTerminal => JobStatuses.IsTerminal(Status);
+    /// <summary>The job as its node's runtime knows it.</summary>
+    public Providers.JobRef Node => new(InstanceId, Id);
 
     public JobInfo ToInfo() => new()
     {

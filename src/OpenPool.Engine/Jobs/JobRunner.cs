@@ -13,7 +13,7 @@ internal sealed class JobRunner(JobStore jobs, ICloudProvider provider, ClusterS
 {
     public JobsOptions Options => options.Value;
 
-    public JobPaths PathsOf(JobRecord job) => provider.PathsOf(job.InstanceId, job.Id);
+    public ICloudProvider Provider => provider;
 
     /// <summary>
     /// The shell command the client runs in its project directory to upload it: tar (leaving out the
@@ -31,7 +31,7 @@ internal sealed class JobRunner(JobStore jobs, ICloudProvider provider, ClusterS
     public async Task StartAsync(JobRecord job, CancellationToken ct)
     {
         var volumes = (await jobs.AttachedVolumesAsync(job.ClusterId, ct)).Select(v => new VolumeMount(v, JobStore.MountPathOf(v))).ToList();
-        await provider.StartJobAsync(new JobLaunch(job.Id, job.InstanceId, job.CommandList, options.Value.PythonVenv, volumes), ct);
+        await provider.StartJobAsync(new JobLaunch(job.Node, job.CommandList, options.Value.PythonVenv, volumes, static (_, _) => false), ct);
         await jobs.MarkRunningAsync(job.Id, ct);
     }
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
 using OpenPool.Engine.Http;
+using OpenPool.Engine.Providers;
 
 namespace OpenPool.Engine.Jobs;
 
@@ -95,10 +96,10 @@ internal static class JobSockets
         {
             await runner.StartAsync(uploaded, ct);
         }
-        catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException)
+        catch (JobStartException ex)
         {
             logs.CreateLogger("OpenPool.Engine.Jobs").LogWarning(ex, "Could not start job {JobId}", job.Id);
-            var reason = "The uploaded project could not be unpacked: " + ex.Message;
+            var reason = ex.Message;
             await runner.FinishAsync(job, JobStatuses.Failed, null, reason, CancellationToken.None);
             await RefuseAsync(socket, UploadFailed, reason, ct);
             return;
@@ -158,14 +159,13 @@ internal static class JobSockets
 
     private static async Task FollowOutputAsync(WebSocket socket, JobStore jobs, JobRunner runner, JobRecord job, CancellationToken ct)
     {
-        var outputPath = runner.PathsOf(job).Output;
         long offset = 0;
         var pending = new StringBuilder();
         while (!ct.IsCancellationRequested)
         {
             // Read the status before the file, so output written just before the end is never missed.
             var current = await jobs.GetAsync(job.Id, ct) ?? job;
-            offset = await SendNewOutputAsync(socket, outputPath, offset, pending, ct);
+            offset = await SendNewOutputAsync(socket, runner.Provider, job.Node, offset, pending, ct);
             if (current.IsTerminal)
             {
                 if (pending.Length > 0)
@@ -184,17 +184,13 @@ internal static class JobSockets
     }
 
     /// <summary>Sends whole lines appended since <paramref name="offset"/> as one message frame; keeps a partial last line for later.</summary>
-    private static async Task<long> SendNewOutputAsync(WebSocket socket, string path, long offset, StringBuilder pending, CancellationToken ct)
+    private static async Task<long> SendNewOutputAsync(WebSocket socket, ICloudProvider provider, JobRef node, long offset, StringBuilder pending, CancellationToken ct)
     {
-        if (!File.Exists(path))
+        var chunk = (await provider.ReadOutputAsync(node, offset, 1024 * 1024, ct)).Bytes;
+        if (chunk.IsEmpty)
             return offset;
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        if (stream.Length <= offset)
-            return offset;
-        stream.Seek(offset, SeekOrigin.Begin);
-        var buffer = new byte[Math.Min(stream.Length - offset, 1024 * 1024)];
-        var read = await stream.ReadAsync(buffer, ct);
-        pending.Append(Encoding.UTF8.GetString(buffer, 0, read));
+        var read = chunk.Length;
+        pending.Append(Encoding.UTF8.GetString(chunk.Span));
         var text = pending.ToString();
         var lastNewline = text.LastIndexOf('\n');
         if (lastNewline >= 0)

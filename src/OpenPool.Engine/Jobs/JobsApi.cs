@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.Extensions.FileSystemGlobbing;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
 using OpenPool.Engine.Http;
+using OpenPool.Engine.Providers;
 
 namespace OpenPool.Engine.Jobs;
 
@@ -94,12 +94,13 @@ internal static class JobsApi
         }, ApiJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
-    private static async Task<IResult> DeleteAsync(string job_id, HttpContext context, JobStore jobs)
+    private static async Task<IResult> DeleteAsync(string job_id, HttpContext context, JobStore jobs, JobRunner runner)
     {
         var job = await jobs.GetVisibleAsync(context.Caller(), job_id, context.RequestAborted) ?? throw JobStore.NotFound(job_id);
         if (!job.IsTerminal)
             throw ApiError.Conflict("job_not_finished", $"Job {job.Id} is {job.Status}; only finished jobs can be deleted. Cancel it first: tp job cancel {job.Id}");
         await jobs.DeleteAsync(job.Id, context.RequestAborted);
+        await runner.Provider.DeleteJobAsync(job.Node, context.RequestAborted);
         return Results.Json(new MessageResponse { Message = $"Job {job.Id} deleted." }, ApiJson.Options);
     }
 
@@ -109,7 +110,7 @@ internal static class JobsApi
         var job = await jobs.GetVisibleAsync(context.Caller(), job_id, context.RequestAborted) ?? throw JobStore.NotFound(job_id);
         var dryRun = Query.Bool(request, "dry_run");
         var only = request.Query["files"].Where(f => !string.IsNullOrEmpty(f)).Select(f => f!).ToHashSet(StringComparer.Ordinal);
-        var files = MatchOutputs(runner.PathsOf(job).Work, job.OutputList);
+        var files = await runner.Provider.MatchOutputsAsync(job.Node, job.OutputList, context.RequestAborted);
         if (only.Count > 0)
             files = files.Where(only.Contains).ToList();
 
@@ -125,28 +126,6 @@ internal static class JobsApi
         return Results.Json(new JobPullResponse { Message = message, DownloadMap = map }, ApiJson.Options);
     }
 
-    /// <summary>Files under the work directory matched by the outputs: a file, a directory (everything in it), or a glob.</summary>
-    internal static List<string> MatchOutputs(string workDir, IReadOnlyList<string> outputs)
-    {
-        if (!Directory.Exists(workDir) || outputs.Count == 0)
-            return [];
-        var matcher = new Matcher(StringComparison.Ordinal);
-        foreach (var output in outputs)
-        {
-            var trimmed = output.Trim().TrimStart('.', '/').TrimEnd('/');
-            if (trimmed.Length == 0)
-                continue;
-            var isDirectory = output.EndsWith('/') || Directory.Exists(Path.Combine(workDir, trimmed));
-            matcher.AddInclude(isDirectory ? trimmed + "/**/*" : trimmed);
-        }
-        var root = Path.GetFullPath(workDir);
-        return matcher.GetResultsInFullPath(workDir)
-            .Where(path => IsInside(root, path))
-            .Select(path => Path.GetRelativePath(root, path).Replace('\\', '/'))
-            .Order(StringComparer.Ordinal)
-            .ToList();
-    }
-
     private static async Task<IResult> UploadAsync(string job_id, HttpContext context, JobStore jobs, JobRunner runner, SignedUrls urls)
     {
         var request = context.Request;
@@ -159,28 +138,20 @@ internal static class JobsApi
         var limit = runner.Options.MaxUploadBytes;
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
             bodySize.MaxRequestBodySize = limit + 1;
-        var paths = runner.PathsOf(job);
-        Directory.CreateDirectory(paths.Root);
-        var partial = paths.Archive + ".part";
-        long received = 0;
-        await using (var file = File.Create(partial))
+        long received;
+        try
         {
-            var buffer = new byte[81920];
-            int read;
-            while ((read = await request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
-            {
-                received += read;
-                if (received > limit)
-                {
-                    file.Close();
-                    File.Delete(partial);
-                    throw new ApiError(StatusCodes.Status413PayloadTooLarge, "upload_too_large",
-                        $"The project is larger than {limit / (1024 * 1024)} MB (Jobs:MaxUploadBytes). Add large files to 'ignore'.");
-                }
-                await file.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
-            }
+            received = await runner.Provider.ReceiveProjectAsync(job.Node, request.Body, limit, context.RequestAborted);
         }
-        File.Move(partial, paths.Archive, overwrite: true);
+        catch (JobUploadTooLargeException)
+        {
+            throw new ApiError(StatusCodes.Status413PayloadTooLarge, "upload_too_large",
+                $"The project is larger than {limit / (1024 * 1024)} MB (Jobs:MaxUploadBytes). Add large files to 'ignore'.");
+        }
+        catch (JobUploadConflictException)
+        {
+            throw ApiError.Conflict("upload_used", "This upload link was already used.");
+        }
         await jobs.MarkUploadedAsync(job.Id, context.RequestAborted);
         return Results.Json(new MessageResponse { Message = $"Received {received} bytes for job {job.Id}." }, ApiJson.Options);
     }
@@ -191,18 +162,8 @@ internal static class JobsApi
         if (!await urls.VerifyAsync("download", $"{job_id}/{path}", context.Request.Query["expires"], context.Request.Query["sig"]))
             throw ApiError.Forbidden("This download link is invalid or has expired; run tp job pull again.");
         var job = await jobs.GetAsync(job_id, context.RequestAborted) ?? throw JobStore.NotFound(job_id);
-        var root = Path.GetFullPath(runner.PathsOf(job).Work);
-        var full = Path.GetFullPath(Path.Combine(root, path));
-        // Resolve links too: a job could have left a symlink pointing outside its own directory.
-        var resolved = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
-        if (!IsInside(root, full) || !IsInside(root, resolved) || !File.Exists(resolved))
-            throw ApiError.NotFound("file_not_found", $"{path} is not among the outputs of job {job_id}.");
-        return Results.File(resolved, "application/octet-stream", Path.GetFileName(path));
-    }
-
-    private static bool IsInside(string root, string path)
-    {
-        var full = Path.GetFullPath(path);
-        return full.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal);
+        var file = await runner.Provider.OpenOutputAsync(job.Node, path, context.RequestAborted)
+            ?? throw ApiError.NotFound("file_not_found", $"{path} is not among the outputs of job {job_id}.");
+        return Results.File(file, "application/octet-stream", Path.GetFileName(path));
     }
 }

@@ -26,24 +26,88 @@ internal interface ICloudProvider
     /// <summary>Unmounts the volume from every node of the cluster; the nodes restart to do so.</summary>
     Task<ProviderProgress> DetachVolumeAsync(AttachmentOrder order, CancellationToken ct);
 
-    /// <summary>Where a job's uploaded project, working directory and output live for the engine.</summary>
-    JobPaths PathsOf(string instanceId, string jobId);
+    // The job runtime: a job's bytes and processes live on its node, and the engine reaches them
+    // only through these calls (never through paths of its own), so the same Jobs/ code drives a
+    // simulated node on this host and a real one across the network.
 
-    /// <summary>Unpacks the uploaded project and starts the commands. Idempotent: a started job is left alone.</summary>
+    /// <summary>
+    /// Stores the uploaded project (a gzipped tar) for the job, durably: once this returns, a crash
+    /// leaves the whole archive; until then, none of it. A second upload for the same job replaces
+    /// nothing while the first is in progress (<see cref="JobUploadConflictException"/>).
+    /// </summary>
+    /// <returns>The number of bytes received.</returns>
+    /// <exception cref="JobUploadTooLargeException">The stream is longer than <paramref name="maxBytes"/>; nothing is kept.</exception>
+    Task<long> ReceiveProjectAsync(JobRef job, Stream archive, long maxBytes, CancellationToken ct);
+
+    /// <summary>
+    /// Unpacks the received project and starts the commands. Idempotent: a started job is left alone,
+    /// and a start interrupted by a crash starts afresh from the intact archive.
+    /// </summary>
+    /// <exception cref="JobStartException">The project cannot be unpacked or run; the message is safe to show the job's owner.</exception>
     Task StartJobAsync(JobLaunch launch, CancellationToken ct);
 
-    /// <summary>Whether the job's commands still run, and their exit code once they stopped.</summary>
-    JobProcessState InspectJob(string instanceId, string jobId);
+    /// <summary>The process state of each job, in the order asked.</summary>
+    Task<IReadOnlyList<JobProcessState>> InspectJobsAsync(IReadOnlyList<JobRef> jobs, CancellationToken ct);
 
     /// <summary>Asks the job's whole process tree to stop (SIGTERM), or forces it (SIGKILL).</summary>
-    void SignalJob(string instanceId, string jobId, bool force);
+    Task SignalJobAsync(JobRef job, bool force, CancellationToken ct);
+
+    /// <summary>
+    /// The job's combined output from byte <paramref name="offset"/>, at most <paramref name="maxBytes"/>
+    /// of it (empty when nothing new was written), with the breaks sealed so far up to its end. The
+    /// breaks are read after the bytes, so a break inside the returned bytes is never missed.
+    /// </summary>
+    Task<JobOutput> ReadOutputAsync(JobRef job, long offset, int maxBytes, CancellationToken ct);
+
+    /// <summary>
+    /// Records that the output is cut at <paramref name="offset"/> (an unfinished line that stayed
+    /// unfinished, such as a progress bar): every listener, live or replaying later, sends the bytes
+    /// before it as their own message. Breaks only grow; a break at or before the last one is ignored.
+    /// </summary>
+    Task SealOutputAsync(JobRef job, long offset, CancellationToken ct);
+
+    /// <summary>
+    /// The job's files matched by its outputs (a file, a directory meaning everything in it, or a glob),
+    /// as paths relative to its working directory, sorted; bounded in count and time, never leaving
+    /// the working directory.
+    /// </summary>
+    Task<IReadOnlyList<string>> MatchOutputsAsync(JobRef job, IReadOnlyList<string> outputs, CancellationToken ct);
+
+    /// <summary>Opens one output file (a path as <see cref="MatchOutputsAsync"/> returns it), or null when it is not a regular file inside the job.</summary>
+    Task<Stream?> OpenOutputAsync(JobRef job, string path, CancellationToken ct);
+
+    /// <summary>Removes what the job left on its node (after it ended and was deleted).</summary>
+    Task DeleteJobAsync(JobRef job, CancellationToken ct);
 }
 
-internal sealed record JobPaths(string Root, string Archive, string Work, string Output, string ExitCode, string Pid);
+/// <summary>A job on a node.</summary>
+internal sealed record JobRef(string InstanceId, string JobId);
+
+/// <param name="Bytes">Output bytes from the offset asked for.</param>
+/// <param name="Breaks">Sealed break offsets (absolute, ascending) that fall after the offset asked for and at or before its end.</param>
+internal sealed record JobOutput(ReadOnlyMemory<byte> Bytes, IReadOnlyList<long> Breaks)
+{
+    public static readonly JobOutput Empty = new(ReadOnlyMemory<byte>.Empty, []);
+}
+
+internal sealed class JobUploadTooLargeException(long limit) : Exception($"The upload is larger than {limit} bytes")
+{
+    public long Limit { get; } = limit;
+}
+
+internal sealed class JobUploadConflictException() : Exception("Another upload for this job is in progress or done");
+
+/// <summary>A job that cannot start; its message is written for the job's owner and names no server path.</summary>
+internal sealed class JobStartException(string message) : Exception(message);
 
 internal sealed record VolumeMount(string VolumeId, string MountPath);
 
-internal sealed record JobLaunch(string JobId, string InstanceId, IReadOnlyList<string> Commands, bool PythonVenv, IReadOnlyList<VolumeMount> Volumes);
+/// <param name="IsIgnored">
+/// Whether a project path (relative, '/'-separated; the second argument says whether it is a directory)
+/// is left out by the job's <c>ignore</c> rules; such entries of the archive are not unpacked.
+/// </param>
+internal sealed record JobLaunch(JobRef Job, IReadOnlyList<string> Commands, bool PythonVenv, IReadOnlyList<VolumeMount> Volumes,
+    Func<string, bool, bool> IsIgnored);
 
 internal enum JobProcessKind
 {
@@ -55,7 +119,8 @@ internal enum JobProcessKind
     Lost,
 }
 
-internal sealed record JobProcessState(JobProcessKind Kind, int? ExitCode = null);
+/// <param name="OutputBytes">How much output the job has written so far.</param>
+internal sealed record JobProcessState(JobProcessKind Kind, int? ExitCode = null, long OutputBytes = 0);
 
 internal sealed record VolumeOrder(string RequestId, string VolumeId, int SizeGb);
 

@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using System.Formats.Tar;
+using System.Globalization;
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
+using Microsoft.Extensions.FileSystemGlobbing;
 
 namespace OpenPool.Engine.Providers.Simulated;
 
@@ -21,16 +23,48 @@ internal sealed partial class SimulatedCloud
 
     public string VolumeRoot(string volumeId) => Path.Combine(engine.DataDir, "sim", "volumes", volumeId);
 
-    public JobPaths PathsOf(string instanceId, string jobId)
+    /// <summary>Where a job's archive, working directory and output live on its simulated node.</summary>
+    private sealed record JobPaths(string Root, string Archive, string Work, string Output, string ExitCode, string Pid)
     {
-        var root = Path.Combine(NodeRoot(instanceId), "jobs", jobId);
+        public string Breaks => Path.Combine(Root, "breaks");
+    }
+
+    private JobPaths PathsOf(JobRef job)
+    {
+        var root = Path.Combine(NodeRoot(job.InstanceId), "jobs", job.JobId);
         return new JobPaths(root, Path.Combine(root, "project.tar.gz"), Path.Combine(root, "work"), Path.Combine(root, "output.log"),
             Path.Combine(root, "exit_code"), Path.Combine(root, "pid"));
     }
 
+    public async Task<long> ReceiveProjectAsync(JobRef job, Stream archive, long maxBytes, CancellationToken ct)
+    {
+        var paths = PathsOf(job);
+        Directory.CreateDirectory(paths.Root);
+        var partial = paths.Archive + ".part";
+        long received = 0;
+        await using (var file = File.Create(partial))
+        {
+            var buffer = new byte[81920];
+            int read;
+            while ((read = await archive.ReadAsync(buffer, ct)) > 0)
+            {
+                received += read;
+                if (received > maxBytes)
+                {
+                    file.Close();
+                    File.Delete(partial);
+                    throw new JobUploadTooLargeException(maxBytes);
+                }
+                await file.WriteAsync(buffer.AsMemory(0, read), ct);
+            }
+        }
+        File.Move(partial, paths.Archive, overwrite: true);
+        return received;
+    }
+
     public async Task StartJobAsync(JobLaunch launch, CancellationToken ct)
     {
-        var paths = PathsOf(launch.InstanceId, launch.JobId);
+        var paths = PathsOf(launch.Job);
         // Exactly one launch per job, however many callers race here (the push handler and the
         // monitor) and across restarts: creating the marker file is the claim.
         try
@@ -45,9 +79,16 @@ internal sealed partial class SimulatedCloud
         if (Directory.Exists(paths.Work))
             Directory.Delete(paths.Work, recursive: true); // a half-unpacked project from an interrupted start
         Directory.CreateDirectory(paths.Work);
-        await using (var archive = File.OpenRead(paths.Archive))
-        await using (var gzip = new GZipStream(archive, CompressionMode.Decompress))
+        try
+        {
+            await using var archive = File.OpenRead(paths.Archive);
+            await using var gzip = new GZipStream(archive, CompressionMode.Decompress);
             await TarFile.ExtractToDirectoryAsync(gzip, paths.Work, overwriteFiles: true, ct);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException or UnauthorizedAccessException)
+        {
+            throw new JobStartException("The uploaded project could not be unpacked: " + ex.Message);
+        }
 
         var commands = Path.Combine(paths.Root, "commands");
         Directory.CreateDirectory(commands);
@@ -73,7 +114,7 @@ internal sealed partial class SimulatedCloud
             start.ArgumentList.Add("sh");
             start.ArgumentList.Add(runScript);
         }
-        start.Environment["OPENPOOL_JOB_ID"] = launch.JobId;
+        start.Environment["OPENPOOL_JOB_ID"] = launch.Job.JobId;
         start.Environment["OPENPOOL_VENV"] = launch.PythonVenv ? "1" : "0";
         start.Environment["PYTHONUNBUFFERED"] = "1";
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the job's shell");
@@ -81,20 +122,113 @@ internal sealed partial class SimulatedCloud
         File.Move(paths.Pid + ".tmp", paths.Pid, overwrite: true);
     }
 
-    public JobProcessState InspectJob(string instanceId, string jobId)
+    public Task<IReadOnlyList<JobProcessState>> InspectJobsAsync(IReadOnlyList<JobRef> jobs, CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<JobProcessState>>(jobs.Select(Inspect).ToList());
+
+    private JobProcessState Inspect(JobRef job)
     {
-        var paths = PathsOf(instanceId, jobId);
+        var paths = PathsOf(job);
+        var output = new FileInfo(paths.Output);
+        var outputBytes = output.Exists ? output.Length : 0;
         if (File.Exists(paths.ExitCode) && int.TryParse(File.ReadAllText(paths.ExitCode).Trim(), out var code))
-            return new JobProcessState(JobProcessKind.Exited, code);
+            return new JobProcessState(JobProcessKind.Exited, code, outputBytes);
         if (!File.Exists(paths.Pid) || !int.TryParse(File.ReadAllText(paths.Pid).Trim(), out var pid))
         {
             // Launched but no pid for a minute: the engine died between claiming the launch and starting the shell.
             var launched = new FileInfo(Path.Combine(paths.Root, "launched"));
             return launched.Exists && clock.GetUtcNow() - launched.LastWriteTimeUtc > TimeSpan.FromMinutes(1)
-                ? new JobProcessState(JobProcessKind.Lost)
-                : new JobProcessState(JobProcessKind.Starting);
+                ? new JobProcessState(JobProcessKind.Lost, OutputBytes: outputBytes)
+                : new JobProcessState(JobProcessKind.Starting, OutputBytes: outputBytes);
         }
-        return IsAlive(pid) ? new JobProcessState(JobProcessKind.Running) : new JobProcessState(JobProcessKind.Lost);
+        return new JobProcessState(IsAlive(pid) ? JobProcessKind.Running : JobProcessKind.Lost, OutputBytes: outputBytes);
+    }
+
+    public async Task<JobOutput> ReadOutputAsync(JobRef job, long offset, int maxBytes, CancellationToken ct)
+    {
+        var paths = PathsOf(job);
+        var bytes = ReadOnlyMemory<byte>.Empty;
+        if (File.Exists(paths.Output))
+        {
+            await using var stream = new FileStream(paths.Output, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (stream.Length > offset)
+            {
+                stream.Seek(offset, SeekOrigin.Begin);
+                var buffer = new byte[Math.Min(stream.Length - offset, maxBytes)];
+                var read = await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, ct);
+                bytes = buffer.AsMemory(0, read);
+            }
+        }
+        var end = offset + bytes.Length;
+        var breaks = (await ReadBreaksAsync(paths, ct)).Where(b => b > offset && b <= end).ToList();
+        return new JobOutput(bytes, breaks);
+    }
+
+    public async Task SealOutputAsync(JobRef job, long offset, CancellationToken ct)
+    {
+        var paths = PathsOf(job);
+        var known = await ReadBreaksAsync(paths, ct);
+        if (known.Count > 0 && known[^1] >= offset)
+            return;
+        // One short append per break: O_APPEND writes of a line are atomic, so readers see whole lines.
+        await File.AppendAllTextAsync(paths.Breaks, offset.ToString(CultureInfo.InvariantCulture) + "\n", ct);
+    }
+
+    private static async Task<IReadOnlyList<long>> ReadBreaksAsync(JobPaths paths, CancellationToken ct)
+    {
+        if (!File.Exists(paths.Breaks))
+            return [];
+        var list = new List<long>();
+        foreach (var line in await File.ReadAllLinesAsync(paths.Breaks, ct))
+            if (long.TryParse(line, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && (list.Count == 0 || value > list[^1]))
+                list.Add(value);
+        return list;
+    }
+
+    public Task<IReadOnlyList<string>> MatchOutputsAsync(JobRef job, IReadOnlyList<string> outputs, CancellationToken ct)
+    {
+        var workDir = PathsOf(job).Work;
+        if (!Directory.Exists(workDir) || outputs.Count == 0)
+            return Task.FromResult<IReadOnlyList<string>>([]);
+        var matcher = new Matcher(StringComparison.Ordinal);
+        foreach (var output in outputs)
+        {
+            var trimmed = output.Trim().TrimStart('.', '/').TrimEnd('/');
+            if (trimmed.Length == 0)
+                continue;
+            var isDirectory = output.EndsWith('/') || Directory.Exists(Path.Combine(workDir, trimmed));
+            matcher.AddInclude(isDirectory ? trimmed + "/**/*" : trimmed);
+        }
+        var root = Path.GetFullPath(workDir);
+        return Task.FromResult<IReadOnlyList<string>>(matcher.GetResultsInFullPath(workDir)
+            .Where(path => IsInside(root, path))
+            .Select(path => Path.GetRelativePath(root, path).Replace('\\', '/'))
+            .Order(StringComparer.Ordinal)
+            .ToList());
+    }
+
+    public Task<Stream?> OpenOutputAsync(JobRef job, string path, CancellationToken ct)
+    {
+        var root = Path.GetFullPath(PathsOf(job).Work);
+        var full = Path.GetFullPath(Path.Combine(root, path));
+        // Resolve links too: a job could have left a symlink pointing outside its own directory.
+        var resolved = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
+        if (!IsInside(root, full) || !IsInside(root, resolved) || !File.Exists(resolved))
+            return Task.FromResult<Stream?>(null);
+        return Task.FromResult<Stream?>(new FileStream(resolved, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 81920, useAsync: true));
+    }
+
+    public Task DeleteJobAsync(JobRef job, CancellationToken ct)
+    {
+        var root = PathsOf(job).Root;
+        if (Directory.Exists(root))
+            Directory.Delete(root, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    private static bool IsInside(string root, string path)
+    {
+        var full = Path.GetFullPath(path);
+        return full.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -121,18 +255,19 @@ internal sealed partial class SimulatedCloud
         return Kill(pid, 0) == 0;
     }
 
-    public void SignalJob(string instanceId, string jobId, bool force)
+    public Task SignalJobAsync(JobRef job, bool force, CancellationToken ct)
     {
-        var paths = PathsOf(instanceId, jobId);
+        var paths = PathsOf(job);
         if (File.Exists(paths.Pid) && int.TryParse(File.ReadAllText(paths.Pid).Trim(), out var pid))
             _ = Kill(-pid, force ? SigKill : SigTerm); // ESRCH (already gone) is the outcome we want anyway
+        return Task.CompletedTask;
     }
 
     private static string RunScript(JobPaths paths, JobLaunch launch)
     {
         var script = new StringBuilder();
         script.Append("#!/bin/sh\n");
-        script.Append($"# Written by OpenPool for job {launch.JobId}: its commands in order, stopping at the first that fails.\n");
+        script.Append($"# Written by OpenPool for job {launch.Job.JobId}: its commands in order, stopping at the first that fails.\n");
         script.Append($"JOB_DIR={Quote(paths.Root)}\n");
         script.Append("exec >> \"$JOB_DIR/output.log\" 2>&1 < /dev/null\n");
         script.Append("cd \"$JOB_DIR/work\" || { echo 1 > \"$JOB_DIR/exit_code\"; exit 1; }\n");
