@@ -31,7 +31,7 @@ internal sealed class JobRunner(JobStore jobs, ICloudProvider provider, ClusterS
     public async Task StartAsync(JobRecord job, CancellationToken ct)
     {
         var volumes = (await jobs.AttachedVolumesAsync(job.ClusterId, ct)).Select(v => new VolumeMount(v, JobStore.MountPathOf(v))).ToList();
-        await provider.StartJobAsync(new JobLaunch(job.Node, job.CommandList, options.Value.PythonVenv, volumes, static (_, _) => false), ct);
+        await provider.StartJobAsync(new JobLaunch(job.Node, job.CommandList, options.Value.PythonVenv, volumes, static (_, _) => false, job.OrgId ?? job.UserId), ct);
         await jobs.MarkRunningAsync(job.Id, ct);
     }
 

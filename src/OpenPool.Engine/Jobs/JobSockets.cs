@@ -19,6 +19,7 @@ internal static class JobSockets
     // Close codes in the private range (4000-4999), one per kind of refusal, with the reason text.
     private const WebSocketCloseStatus BadRequest = (WebSocketCloseStatus)4400;
     private const WebSocketCloseStatus Unauthorized = (WebSocketCloseStatus)4401;
+    private const WebSocketCloseStatus Forbidden = (WebSocketCloseStatus)4403;
     private const WebSocketCloseStatus NotFound = (WebSocketCloseStatus)4404;
     private const WebSocketCloseStatus Conflict = (WebSocketCloseStatus)4409;
     private const WebSocketCloseStatus UploadFailed = (WebSocketCloseStatus)4500;
@@ -55,6 +56,12 @@ internal static class JobSockets
         if (!system.Equals("Linux", StringComparison.OrdinalIgnoreCase) && !system.Equals("Darwin", StringComparison.OrdinalIgnoreCase))
         {
             await RefuseAsync(socket, BadRequest, $"Pushing from {system} is not supported yet; push from Linux, macOS or WSL.", ct);
+            return;
+        }
+
+        if (runner.Provider.JobConfinementProblem is { } problem && !caller.IsOperator)
+        {
+            await RefuseAsync(socket, Forbidden, $"This engine cannot run jobs in a sandbox ({problem}); until its operator fixes that, only the operator can push jobs.", ct);
             return;
         }
 

@@ -110,9 +110,8 @@ internal static class JobsApi
         var job = await jobs.GetVisibleAsync(context.Caller(), job_id, context.RequestAborted) ?? throw JobStore.NotFound(job_id);
         var dryRun = Query.Bool(request, "dry_run");
         var only = request.Query["files"].Where(f => !string.IsNullOrEmpty(f)).Select(f => f!).ToHashSet(StringComparer.Ordinal);
-        var files = await runner.Provider.MatchOutputsAsync(job.Node, job.OutputList, context.RequestAborted);
-        if (only.Count > 0)
-            files = files.Where(only.Contains).ToList();
+        var matched = await runner.Provider.MatchOutputsAsync(job.Node, job.OutputList, context.RequestAborted);
+        var files = only.Count > 0 ? matched.Paths.Where(only.Contains).ToList() : matched.Paths;
 
         var map = new Dictionary<string, string?>(StringComparer.Ordinal);
         var lifetime = TimeSpan.FromMinutes(runner.Options.DownloadUrlMinutes);
@@ -122,7 +121,8 @@ internal static class JobsApi
                 : $"{baseUrl}/job/download/{job.Id}?path={Uri.EscapeDataString(file)}&{await urls.SignAsync("download", $"{job.Id}/{file}", lifetime)}";
         var message = files.Count == 0
             ? job.OutputList.Count == 0 ? $"Job {job.Id} lists no outputs in its configuration." : $"No files match the outputs of job {job.Id} yet."
-            : $"{files.Count} file(s) from job {job.Id}{(job.IsTerminal ? "" : $" (still {job.Status}; files may change)")}.";
+            : $"{files.Count} file(s) from job {job.Id}{(job.IsTerminal ? "" : $" (still {job.Status}; files may change)")}." +
+              (matched.Truncated ? $" The listing stopped early (at most {runner.Options.MaxPullFiles} files, 10 s); name the outputs more precisely to get the rest." : "");
         return Results.Json(new JobPullResponse { Message = message, DownloadMap = map }, ApiJson.Options);
     }
 

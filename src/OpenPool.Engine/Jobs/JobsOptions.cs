@@ -21,4 +21,26 @@ internal sealed class JobsOptions
     public double MonitorIntervalMs { get; set; } = 200;
     /// <summary>The URL clients reach this engine by, for upload and download links; default: what the client connected to.</summary>
     public string? PublicUrl { get; set; }
+    /// <summary>
+    /// How a node's processes are confined: <c>Bubblewrap</c> (default), or <c>None</c> for a
+    /// single-user machine, where jobs then run as the engine's user and see its files.
+    /// </summary>
+    public SandboxMode Sandbox { get; set; } = SandboxMode.Bubblewrap;
+    /// <summary>Largest total size of the files a project unpacks to.</summary>
+    public long MaxUnpackedBytes { get; set; } = 4L * 1024 * 1024 * 1024;
+    /// <summary>Processes a tenant's node processes may run at once (RLIMIT_NPROC of the tenant's uid).</summary>
+    public int MaxProcesses { get; set; } = 4096;
+    /// <summary>Open files per node process (RLIMIT_NOFILE).</summary>
+    public int MaxOpenFiles { get; set; } = 65536;
+    /// <summary>Most files one pull lists; a job's tree is walked for at most 10 s or 200,000 entries.</summary>
+    public int MaxPullFiles { get; set; } = 10_000;
+}
+
+/// <summary>How a simulated node's processes are confined (<c>Jobs:Sandbox</c>).</summary>
+internal enum SandboxMode
+{
+    /// <summary>Every node process runs in a bubblewrap sandbox.</summary>
+    Bubblewrap,
+    /// <summary>No sandbox: jobs run as the engine's user. Only for a single-user machine.</summary>
+    None,
 }

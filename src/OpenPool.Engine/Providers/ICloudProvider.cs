@@ -71,13 +71,20 @@ internal interface ICloudProvider
     /// as paths relative to its working directory, sorted; bounded in count and time, never leaving
     /// the working directory.
     /// </summary>
-    Task<IReadOnlyList<string>> MatchOutputsAsync(JobRef job, IReadOnlyList<string> outputs, CancellationToken ct);
+    Task<JobOutputFiles> MatchOutputsAsync(JobRef job, IReadOnlyList<string> outputs, CancellationToken ct);
 
     /// <summary>Opens one output file (a path as <see cref="MatchOutputsAsync"/> returns it), or null when it is not a regular file inside the job.</summary>
     Task<Stream?> OpenOutputAsync(JobRef job, string path, CancellationToken ct);
 
     /// <summary>Removes what the job left on its node (after it ended and was deleted).</summary>
     Task DeleteJobAsync(JobRef job, CancellationToken ct);
+
+    /// <summary>
+    /// Null when anyone may push jobs: they run confined to their node, or the operator chose to run
+    /// them unconfined (<c>Jobs:Sandbox=None</c>). Otherwise why jobs cannot be confined, in one line:
+    /// an unconfined job sees the engine's host as the engine's user, so only the operator may push then.
+    /// </summary>
+    string? JobConfinementProblem { get; }
 }
 
 /// <summary>A job on a node.</summary>
@@ -106,8 +113,13 @@ internal sealed record VolumeMount(string VolumeId, string MountPath);
 /// Whether a project path (relative, '/'-separated; the second argument says whether it is a directory)
 /// is left out by the job's <c>ignore</c> rules; such entries of the archive are not unpacked.
 /// </param>
+/// <param name="Tenant">The job's organization, or its user without one: nodes of one tenant share a user (and so its volumes' files).</param>
 internal sealed record JobLaunch(JobRef Job, IReadOnlyList<string> Commands, bool PythonVenv, IReadOnlyList<VolumeMount> Volumes,
-    Func<string, bool, bool> IsIgnored);
+    Func<string, bool, bool> IsIgnored, string Tenant);
+
+/// <param name="Paths">Matched files, relative to the job's working directory, sorted.</param>
+/// <param name="Truncated">The listing stopped at its bound (files, entries walked or time) before the tree's end.</param>
+internal sealed record JobOutputFiles(IReadOnlyList<string> Paths, bool Truncated);
 
 internal enum JobProcessKind
 {

@@ -60,7 +60,12 @@ internal sealed class WorkerHarness : IDisposable
     }
 
     /// <summary>A provider as a fresh process would build it: no memory but the database.</summary>
-    public SimulatedCloud NewCloud(Database? db = null) => new(db ?? Db, Options.Create(Simulated), new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath }, Clock);
+    public SimulatedCloud NewCloud(Database? db = null)
+    {
+        var engine = new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath };
+        var jobs = Options.Create(new OpenPool.Engine.Jobs.JobsOptions());
+        return new(db ?? Db, Options.Create(Simulated), engine, Clock, new NodeSandbox(engine, jobs), jobs);
+    }
 
     /// <summary>A worker as a separate replica would run it; pass another <see cref="Database"/> on the same PostgreSQL to make it one.</summary>
     public RequestWorker NewWorker(Database? db = null)

@@ -12,7 +12,8 @@ namespace OpenPool.Engine.Providers.Simulated;
 /// as a real provider would be left, and <c>sim_effects</c> records every effect that took place,
 /// at most once per (kind, object, request), which is how tests prove nothing happened twice.
 /// </summary>
-internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOptions> options, EngineOptions engine, TimeProvider clock) : ICloudProvider
+internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOptions> options, EngineOptions engine, TimeProvider clock,
+    NodeSandbox sandbox, IOptions<Jobs.JobsOptions> jobOptions) : ICloudProvider
 {
     private readonly SimulatedOptions _options = options.Value;
     private readonly int _seed = options.Value.Seed ?? Random.Shared.Next();
@@ -97,7 +98,15 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
             return ProviderProgress.Done(done, provisioned.AsList());
         }, ct);
 
-    public Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct) =>
+    public async Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct)
+    {
+        var progress = await ReleaseNodesAsync(order, ct);
+        if (progress.State == ProgressState.Done)
+            await KillNodeProcessesAsync(order.ClusterId, ct);
+        return progress;
+    }
+
+    private Task<ProviderProgress> ReleaseNodesAsync(ReleaseOrder order, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
             await db.LockAsync(c, t, "sim:cluster:" + order.ClusterId);

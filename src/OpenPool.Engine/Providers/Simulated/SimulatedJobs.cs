@@ -1,125 +1,291 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Formats.Tar;
 using System.Globalization;
-using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Text;
+using Dapper;
 using Microsoft.Extensions.FileSystemGlobbing;
 
 namespace OpenPool.Engine.Providers.Simulated;
 
 /// <summary>
-/// Jobs on simulated nodes really run. Each node is a sandbox directory under the data directory;
-/// a job's project is unpacked into its own working directory and its commands run there as local
-/// processes, in a session of their own (setsid) with their output going to a file, so they keep
-/// running if the engine dies and a restarted engine finds them by their pid and exit-code files.
+/// Jobs on simulated nodes really run, each in its node's sandbox (<see cref="NodeSandbox"/>). On the
+/// host a node is <c>sim/nodes/&lt;instance&gt;/</c>: <c>home/</c> is the node's home, owned by the
+/// node's user, where a job works in <c>jobs/&lt;job&gt;/</c>; <c>jobs/&lt;job&gt;/</c> beside it is the
+/// engine's own record of the job (archive, pid, exit code, output), which no node process can see
+/// or change. A job's processes run in a session of their own (setsid) with their output going to a
+/// file, so they keep running if the engine dies and a restarted engine finds them by their pid and
+/// exit-code files.
 /// </summary>
 internal sealed partial class SimulatedCloud
 {
     private const int SigTerm = 15;
     private const int SigKill = 9;
+    private const int MaxWalkEntries = 200_000;
+    private static readonly TimeSpan WalkBudget = TimeSpan.FromSeconds(10);
 
-    private string NodeRoot(string instanceId) => Path.Combine(engine.DataDir, "sim", "nodes", instanceId);
+    // Which engine process claimed a job's start: a claim by an engine that has since died is a start
+    // that a crash interrupted, and is made again from the intact archive.
+    private readonly string _instance = Guid.NewGuid().ToString("N");
+    private readonly ConcurrentDictionary<string, byte> _starting = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _uploading = new(StringComparer.Ordinal);
+
+    private string NodesRoot => Path.Combine(engine.DataDir, "sim", "nodes");
+
+    private string NodeRoot(string instanceId) => Path.Combine(NodesRoot, instanceId);
 
     public string VolumeRoot(string volumeId) => Path.Combine(engine.DataDir, "sim", "volumes", volumeId);
 
-    /// <summary>Where a job's archive, working directory and output live on its simulated node.</summary>
-    private sealed record JobPaths(string Root, string Archive, string Work, string Output, string ExitCode, string Pid)
+    public string? JobConfinementProblem => sandbox.Problem;
+
+    /// <summary>The engine's record of a job, and where the job works (relative to the node's home).</summary>
+    private sealed record JobPaths(string Root, string NodeRoot, string WorkInHome)
     {
+        public string Archive => Path.Combine(Root, "project.tar.gz");
+        public string Output => Path.Combine(Root, "output.log");
+        public string ExitCode => Path.Combine(Root, "exit_code");
+        public string Pid => Path.Combine(Root, "pid");
+        public string Launched => Path.Combine(Root, "launched");
         public string Breaks => Path.Combine(Root, "breaks");
+        /// <summary>Shown read-only inside the sandbox: the run script and the commands.</summary>
+        public string Scripts => Path.Combine(Root, "sandbox");
+        public string Home => Path.Combine(NodeRoot, "home");
+        public string VenvInHome => ".venvs/" + Path.GetFileName(Root);
     }
 
-    private JobPaths PathsOf(JobRef job)
+    private JobPaths PathsOf(JobRef job) =>
+        new(Path.Combine(NodeRoot(job.InstanceId), "jobs", job.JobId), NodeRoot(job.InstanceId), "jobs/" + job.JobId);
+
+    /// <summary>Uploads a crash cut short are never resumed; their partial files go at start.</summary>
+    public void RemoveInterruptedUploads()
     {
-        var root = Path.Combine(NodeRoot(job.InstanceId), "jobs", job.JobId);
-        return new JobPaths(root, Path.Combine(root, "project.tar.gz"), Path.Combine(root, "work"), Path.Combine(root, "output.log"),
-            Path.Combine(root, "exit_code"), Path.Combine(root, "pid"));
+        if (!Directory.Exists(NodesRoot))
+            return;
+        foreach (var node in Directory.EnumerateDirectories(NodesRoot))
+        {
+            var jobs = Path.Combine(node, "jobs");
+            if (!Directory.Exists(jobs))
+                continue;
+            foreach (var part in Directory.EnumerateFiles(jobs, "project.tar.gz.part", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 1 }))
+                File.Delete(part);
+        }
     }
 
     public async Task<long> ReceiveProjectAsync(JobRef job, Stream archive, long maxBytes, CancellationToken ct)
     {
-        var paths = PathsOf(job);
-        Directory.CreateDirectory(paths.Root);
-        var partial = paths.Archive + ".part";
-        long received = 0;
-        await using (var file = File.Create(partial))
+        if (!_uploading.TryAdd(job.JobId, 0))
+            throw new JobUploadConflictException();
+        try
         {
-            var buffer = new byte[81920];
-            int read;
-            while ((read = await archive.ReadAsync(buffer, ct)) > 0)
+            var paths = PathsOf(job);
+            if (File.Exists(paths.Archive))
+                throw new JobUploadConflictException();
+            Directory.CreateDirectory(paths.Root);
+            var partial = paths.Archive + ".part";
+            long received = 0;
+            try
             {
-                received += read;
-                if (received > maxBytes)
+                await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 81920, useAsync: true))
                 {
-                    file.Close();
-                    File.Delete(partial);
-                    throw new JobUploadTooLargeException(maxBytes);
+                    var buffer = new byte[81920];
+                    int read;
+                    while ((read = await archive.ReadAsync(buffer, ct)) > 0)
+                    {
+                        received += read;
+                        if (received > maxBytes)
+                            throw new JobUploadTooLargeException(maxBytes);
+                        await file.WriteAsync(buffer.AsMemory(0, read), ct);
+                    }
+                    file.Flush(flushToDisk: true);
                 }
-                await file.WriteAsync(buffer.AsMemory(0, read), ct);
+                File.Move(partial, paths.Archive);
             }
+            catch
+            {
+                File.Delete(partial); // a refused, cut or canceled upload leaves nothing behind
+                throw;
+            }
+            return received;
         }
-        File.Move(partial, paths.Archive, overwrite: true);
-        return received;
+        finally
+        {
+            _uploading.TryRemove(job.JobId, out _);
+        }
     }
 
     public async Task StartJobAsync(JobLaunch launch, CancellationToken ct)
     {
-        var paths = PathsOf(launch.Job);
-        // Exactly one launch per job, however many callers race here (the push handler and the
-        // monitor) and across restarts: creating the marker file is the claim.
-        try
-        {
-            await using var claim = new FileStream(Path.Combine(paths.Root, "launched"), FileMode.CreateNew, FileAccess.Write);
-        }
-        catch (IOException) when (File.Exists(Path.Combine(paths.Root, "launched")))
-        {
+        // One start at a time per job in this engine (the push handler and the monitor may race).
+        if (!_starting.TryAdd(launch.Job.JobId, 0))
             return;
-        }
-
-        if (Directory.Exists(paths.Work))
-            Directory.Delete(paths.Work, recursive: true); // a half-unpacked project from an interrupted start
-        Directory.CreateDirectory(paths.Work);
         try
         {
-            await using var archive = File.OpenRead(paths.Archive);
-            await using var gzip = new GZipStream(archive, CompressionMode.Decompress);
-            await TarFile.ExtractToDirectoryAsync(gzip, paths.Work, overwriteFiles: true, ct);
-        }
-        catch (Exception ex) when (ex is InvalidDataException or IOException or FormatException or UnauthorizedAccessException)
-        {
-            throw new JobStartException("The uploaded project could not be unpacked: " + ex.Message);
-        }
+            var paths = PathsOf(launch.Job);
+            if (File.Exists(paths.Pid))
+                return;
+            if (File.Exists(paths.Launched) && (await File.ReadAllTextAsync(paths.Launched, ct)).Trim() == _instance)
+                return; // this engine tried already: it either runs or failed for good
+            if (!File.Exists(paths.Archive))
+                throw new JobStartException("The project upload is missing; push the job again.");
+            await File.WriteAllTextAsync(paths.Launched, _instance, ct);
 
-        var commands = Path.Combine(paths.Root, "commands");
+            var node = NodeOf(launch, paths);
+            var workOnNode = sandbox.PathOnNode(node, paths.WorkInHome);
+            // Whatever an interrupted start left goes first, removed as the node's user.
+            await sandbox.RunAsync(node, ["rm", "-rf", "--", workOnNode, sandbox.PathOnNode(node, paths.VenvInHome)], null, ct);
+            File.Delete(paths.Output);
+            File.Delete(paths.Breaks);
+            var notes = await UnpackAsync(launch, paths, node, workOnNode, ct);
+            var preface = new StringBuilder();
+            foreach (var note in notes.Take(50))
+                preface.Append("[openpool] ").Append(note).Append('\n');
+            if (notes.Count > 50)
+                preface.Append(CultureInfo.InvariantCulture, $"[openpool] ...and {notes.Count - 50} more entries skipped\n");
+            await File.WriteAllTextAsync(paths.Output, preface.ToString(), ct);
+
+            await WriteScriptsAsync(launch, paths, node, workOnNode, ct);
+            var launcher = NodeSandbox.StartInfo(["setsid", "/bin/sh", Path.Combine(paths.Root, "launch.sh")], paths.Root);
+            using (Process.Start(launcher) ?? throw new InvalidOperationException("could not start the job's launcher"))
+            {
+            }
+            // The launcher writes its pid first; wait for it so that a crash from here on finds a started job.
+            for (var i = 0; i < 200 && !File.Exists(paths.Pid); i++)
+                await Task.Delay(25, ct);
+        }
+        finally
+        {
+            _starting.TryRemove(launch.Job.JobId, out _);
+        }
+    }
+
+    private NodeContext NodeOf(JobLaunch launch, JobPaths paths)
+    {
+        var uid = sandbox.UidOf(launch.Tenant);
+        NodeSandbox.PrepareNode(launch.Job.InstanceId, paths.NodeRoot, uid);
+        var volumes = new List<SandboxVolume>();
+        foreach (var volume in launch.Volumes)
+        {
+            var root = VolumeRoot(volume.VolumeId);
+            if (!Directory.Exists(root))
+            {
+                Directory.CreateDirectory(root);
+                if (NodeSandbox.EngineIsRoot)
+                    _ = NativeMethods.Chown(root, uid, uid);
+            }
+            volumes.Add(new SandboxVolume(root, volume.MountPath));
+        }
+        Directory.CreateDirectory(paths.Scripts);
+        return new NodeContext(launch.Job.InstanceId, paths.NodeRoot, uid, paths.Scripts, volumes);
+    }
+
+    /// <summary>Unpacks the archive into the job's directory with tar run on the node, fed only what <see cref="ProjectArchive"/> lets through.</summary>
+    private async Task<IReadOnlyList<string>> UnpackAsync(JobLaunch launch, JobPaths paths, NodeContext node, string workOnNode, CancellationToken ct)
+    {
+        IReadOnlyList<string> notes = [];
+        JobStartException? refused = null;
+        int exitCode;
+        string errors;
+        try
+        {
+            (exitCode, errors) = await sandbox.RunAsync(node,
+                ["/bin/sh", "-c", "mkdir -p -- \"$1\" && exec tar -x -f - -C \"$1\" --no-same-owner --no-same-permissions", "unpack", workOnNode],
+                async stdin =>
+                {
+                    await using var archive = File.OpenRead(paths.Archive);
+                    try
+                    {
+                        notes = await ProjectArchive.SanitizeAsync(archive, stdin, launch.IsIgnored, jobOptions.Value.MaxUnpackedBytes, ct);
+                    }
+                    catch (IOException)
+                    {
+                        // tar stopped reading; its own error below says why
+                    }
+                    catch (JobStartException ex)
+                    {
+                        refused = ex;
+                    }
+                }, ct);
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception)
+        {
+            throw new JobStartException("The node could not unpack the project: " + ex.Message);
+        }
+        if (refused is not null || exitCode != 0)
+        {
+            await sandbox.RunAsync(node, ["rm", "-rf", "--", workOnNode], null, CancellationToken.None);
+            var tarError = errors.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0 && !l.Contains("Exiting with failure", StringComparison.Ordinal));
+            throw refused ?? new JobStartException("The uploaded project could not be unpacked" + (tarError is null ? "." : ": " + tarError));
+        }
+        return notes;
+    }
+
+    private async Task WriteScriptsAsync(JobLaunch launch, JobPaths paths, NodeContext node, string workOnNode, CancellationToken ct)
+    {
+        var shell = File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh";
+        var commands = Path.Combine(paths.Scripts, "commands");
         Directory.CreateDirectory(commands);
         for (var i = 0; i < launch.Commands.Count; i++)
             await File.WriteAllTextAsync(Path.Combine(commands, $"{i:D4}.sh"), launch.Commands[i] + "\n", ct);
-        var runScript = Path.Combine(paths.Root, "run.sh");
-        await File.WriteAllTextAsync(runScript, RunScript(paths, launch), ct);
+        var scriptsOnNode = sandbox.Unconfined ? paths.Scripts : NodeSandbox.ScriptsMount;
+        var venv = sandbox.PathOnNode(node, paths.VenvInHome);
 
-        foreach (var volume in launch.Volumes)
-            Directory.CreateDirectory(VolumeRoot(volume.VolumeId));
-        var start = new ProcessStartInfo("setsid") { UseShellExecute = false, WorkingDirectory = paths.Root };
-        if (launch.Volumes.Count > 0 && CanIsolateMounts())
+        var run = new StringBuilder();
+        run.Append("#!").Append(shell).Append('\n');
+        run.Append(CultureInfo.InvariantCulture, $"# Written by OpenPool for job {launch.Job.JobId}: its commands in order, stopping at the first that fails.\n");
+        run.Append("exec 3<&-\n"); // the launcher's argument file is the engine's, not the job's
+        run.Append(CultureInfo.InvariantCulture, $"cd {NodeSandbox.Quote(workOnNode)} || exit 1\n");
+        if (launch.PythonVenv)
         {
-            // A private mount namespace shows the attached volumes at their real mount paths to
-            // this job only; the host's /mnt is untouched.
-            var mountScript = Path.Combine(paths.Root, "mounts.sh");
-            await File.WriteAllTextAsync(mountScript, MountScript(launch, runScript), ct);
-            foreach (var arg in new[] { "unshare", "--mount", "--propagation", "private", "sh", mountScript })
-                start.ArgumentList.Add(arg);
+            // A fresh venv per job, as TensorPool does. Borrowing the base interpreter's pip through
+            // system site-packages costs ~0.1 s where ensurepip costs seconds; the pip shim makes
+            // `pip install` land in the venv, not the base.
+            run.Append("if command -v python3 >/dev/null 2>&1; then\n");
+            run.Append(CultureInfo.InvariantCulture, $"  VENV={NodeSandbox.Quote(venv)}\n");
+            run.Append("  if python3 -m venv --without-pip --system-site-packages \"$VENV\" >/dev/null 2>&1; then\n");
+            run.Append("    printf '#!/bin/sh\\nexec \"%s/bin/python\" -m pip \"$@\"\\n' \"$VENV\" > \"$VENV/bin/pip\"\n");
+            run.Append("    chmod +x \"$VENV/bin/pip\"; cp \"$VENV/bin/pip\" \"$VENV/bin/pip3\"\n");
+            run.Append("    . \"$VENV/bin/activate\"\n");
+            run.Append("  else echo \"[openpool] python3 -m venv failed; running without a virtual environment\"; fi\n");
+            run.Append("fi\n");
+        }
+        run.Append("code=0\n");
+        run.Append(CultureInfo.InvariantCulture, $"for cmd in {NodeSandbox.Quote(scriptsOnNode)}/commands/*.sh; do\n");
+        run.Append(CultureInfo.InvariantCulture, $"  {shell} \"$cmd\" < /dev/null\n");
+        run.Append("  code=$?\n");
+        run.Append("  [ \"$code\" -eq 0 ] || break\n");
+        run.Append("done\n");
+        run.Append("exit \"$code\"\n");
+        await File.WriteAllTextAsync(Path.Combine(paths.Scripts, "run.sh"), run.ToString(), ct);
+
+        var environment = sandbox.NodeEnvironment(node, workOnNode);
+        environment["OPENPOOL_JOB_ID"] = launch.Job.JobId;
+        var runOnNode = scriptsOnNode + "/run.sh";
+        var launch_ = new StringBuilder("#!/bin/sh\n");
+        launch_.Append(CultureInfo.InvariantCulture, $"# Written by OpenPool: starts job {launch.Job.JobId} on its node and records how it ended.\n");
+        launch_.Append("echo $$ > pid.tmp && mv pid.tmp pid\n");
+        // The job's own processes get SIGTERM on cancel; this shell waits for them and records the code.
+        launch_.Append("trap : TERM\n");
+        launch_.Append(CultureInfo.InvariantCulture, $"ulimit -n {jobOptions.Value.MaxOpenFiles} 2>/dev/null\n");
+        launch_.Append(CultureInfo.InvariantCulture, $"ulimit -u {jobOptions.Value.MaxProcesses} 2>/dev/null\n");
+        if (sandbox.Unconfined)
+        {
+            launch_.Append("env -i");
+            foreach (var (name, value) in environment)
+                launch_.Append(' ').Append(NodeSandbox.Quote($"{name}={value}"));
+            launch_.Append(CultureInfo.InvariantCulture, $" {shell} {NodeSandbox.Quote(runOnNode)} >> output.log 2>&1 < /dev/null\n");
         }
         else
         {
-            start.ArgumentList.Add("sh");
-            start.ArgumentList.Add(runScript);
+            // bwrap reads its arguments from a file, so no host path shows in the sandbox's process list.
+            // Only options may come from the file; the command follows on the command line.
+            var options = NodeSandbox.SandboxOptions(node, environment);
+            await File.WriteAllTextAsync(Path.Combine(paths.Root, "bwrap.args"), string.Concat(options.Select(a => a + "\0")), ct);
+            var command = string.Join(' ', NodeSandbox.CommandInside(node, [shell, runOnNode]).Select(NodeSandbox.Quote));
+            launch_.Append(CultureInfo.InvariantCulture, $"bwrap --args 3 -- {command} 3< bwrap.args >> output.log 2>&1 < /dev/null\n");
         }
-        start.Environment["OPENPOOL_JOB_ID"] = launch.Job.JobId;
-        start.Environment["OPENPOOL_VENV"] = launch.PythonVenv ? "1" : "0";
-        start.Environment["PYTHONUNBUFFERED"] = "1";
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the job's shell");
-        await File.WriteAllTextAsync(paths.Pid + ".tmp", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), ct);
-        File.Move(paths.Pid + ".tmp", paths.Pid, overwrite: true);
+        launch_.Append("code=$?\n");
+        launch_.Append("echo \"$code\" > exit_code.tmp && mv exit_code.tmp exit_code\n");
+        await File.WriteAllTextAsync(Path.Combine(paths.Root, "launch.sh"), launch_.ToString(), ct);
     }
 
     public Task<IReadOnlyList<JobProcessState>> InspectJobsAsync(IReadOnlyList<JobRef> jobs, CancellationToken ct) =>
@@ -132,15 +298,27 @@ internal sealed partial class SimulatedCloud
         var outputBytes = output.Exists ? output.Length : 0;
         if (File.Exists(paths.ExitCode) && int.TryParse(File.ReadAllText(paths.ExitCode).Trim(), out var code))
             return new JobProcessState(JobProcessKind.Exited, code, outputBytes);
-        if (!File.Exists(paths.Pid) || !int.TryParse(File.ReadAllText(paths.Pid).Trim(), out var pid))
+        if (ReadLauncherPid(paths.Pid) is not { } pid)
         {
-            // Launched but no pid for a minute: the engine died between claiming the launch and starting the shell.
-            var launched = new FileInfo(Path.Combine(paths.Root, "launched"));
-            return launched.Exists && clock.GetUtcNow() - launched.LastWriteTimeUtc > TimeSpan.FromMinutes(1)
+            // Launched but no pid for a minute: the start never got as far as the launcher.
+            var launched = new FileInfo(paths.Launched);
+            return launched.Exists && clock.GetUtcNow() - launched.LastWriteTimeUtc > TimeSpan.FromMinutes(1) && !_starting.ContainsKey(job.JobId)
                 ? new JobProcessState(JobProcessKind.Lost, OutputBytes: outputBytes)
                 : new JobProcessState(JobProcessKind.Starting, OutputBytes: outputBytes);
         }
-        return new JobProcessState(IsAlive(pid) ? JobProcessKind.Running : JobProcessKind.Lost, OutputBytes: outputBytes);
+        return new JobProcessState(IsLauncherAlive(pid, paths.Pid) ? JobProcessKind.Running : JobProcessKind.Lost, OutputBytes: outputBytes);
+    }
+
+    private static int? ReadLauncherPid(string pidFile)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 1 ? pid : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     public async Task<JobOutput> ReadOutputAsync(JobRef job, long offset, int maxBytes, CancellationToken ct)
@@ -184,149 +362,101 @@ internal sealed partial class SimulatedCloud
         return list;
     }
 
-    public Task<IReadOnlyList<string>> MatchOutputsAsync(JobRef job, IReadOnlyList<string> outputs, CancellationToken ct)
+    public Task<JobOutputFiles> MatchOutputsAsync(JobRef job, IReadOnlyList<string> outputs, CancellationToken ct)
     {
-        var workDir = PathsOf(job).Work;
-        if (!Directory.Exists(workDir) || outputs.Count == 0)
-            return Task.FromResult<IReadOnlyList<string>>([]);
+        var paths = PathsOf(job);
+        using var work = outputs.Count == 0 ? null : BeneathDirectory.Open(paths.Home, paths.WorkInHome);
+        if (work is null)
+            return Task.FromResult(new JobOutputFiles([], false));
+        var (files, directories, complete) = work.Walk(MaxWalkEntries, WalkBudget, ct);
         var matcher = new Matcher(StringComparison.Ordinal);
         foreach (var output in outputs)
         {
             var trimmed = output.Trim().TrimStart('.', '/').TrimEnd('/');
             if (trimmed.Length == 0)
                 continue;
-            var isDirectory = output.EndsWith('/') || Directory.Exists(Path.Combine(workDir, trimmed));
+            var isDirectory = output.EndsWith('/') || directories.Contains(trimmed);
             matcher.AddInclude(isDirectory ? trimmed + "/**/*" : trimmed);
         }
-        var root = Path.GetFullPath(workDir);
-        return Task.FromResult<IReadOnlyList<string>>(matcher.GetResultsInFullPath(workDir)
-            .Where(path => IsInside(root, path))
-            .Select(path => Path.GetRelativePath(root, path).Replace('\\', '/'))
+        var matched = matcher.Match("/", files.Select(f => "/" + f)).Files
+            .Select(m => m.Path)
             .Order(StringComparer.Ordinal)
-            .ToList());
+            .ToList();
+        var limit = jobOptions.Value.MaxPullFiles;
+        var truncated = !complete || matched.Count > limit;
+        return Task.FromResult(new JobOutputFiles(matched.Take(limit).ToList(), truncated));
     }
 
     public Task<Stream?> OpenOutputAsync(JobRef job, string path, CancellationToken ct)
     {
-        var root = Path.GetFullPath(PathsOf(job).Work);
-        var full = Path.GetFullPath(Path.Combine(root, path));
-        // Resolve links too: a job could have left a symlink pointing outside its own directory.
-        var resolved = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
-        if (!IsInside(root, full) || !IsInside(root, resolved) || !File.Exists(resolved))
-            return Task.FromResult<Stream?>(null);
-        return Task.FromResult<Stream?>(new FileStream(resolved, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 81920, useAsync: true));
+        var paths = PathsOf(job);
+        using var work = BeneathDirectory.Open(paths.Home, paths.WorkInHome);
+        return Task.FromResult<Stream?>(work?.OpenFile(path));
     }
 
-    public Task DeleteJobAsync(JobRef job, CancellationToken ct)
+    public async Task DeleteJobAsync(JobRef job, CancellationToken ct)
     {
-        var root = PathsOf(job).Root;
-        if (Directory.Exists(root))
-            Directory.Delete(root, recursive: true);
-        return Task.CompletedTask;
+        var paths = PathsOf(job);
+        if (NodeSandbox.IsPrepared(paths.NodeRoot))
+        {
+            var uid = NodeSandbox.UidOfPreparedNode(paths.NodeRoot);
+            var node = new NodeContext(job.InstanceId, paths.NodeRoot, uid, null, []);
+            await sandbox.RunAsync(node, ["rm", "-rf", "--", sandbox.PathOnNode(node, paths.WorkInHome), sandbox.PathOnNode(node, paths.VenvInHome)], null, ct);
+        }
+        if (Directory.Exists(paths.Root))
+            Directory.Delete(paths.Root, recursive: true); // the engine's own files: nothing a job could have changed
     }
 
-    private static bool IsInside(string root, string path)
+    /// <summary>Ends every process on the cluster's nodes at once: a released node runs nothing.</summary>
+    private async Task KillNodeProcessesAsync(string clusterId, CancellationToken ct)
     {
-        var full = Path.GetFullPath(path);
-        return full.StartsWith(root.TrimEnd('/') + "/", StringComparison.Ordinal);
+        var instances = await db.ReadAsync<IReadOnlyList<string>>(async c =>
+            (await c.QueryAsync<string>("SELECT instance_id FROM sim_nodes WHERE cluster_id = @clusterId", new { clusterId })).AsList(), ct);
+        foreach (var instance in instances)
+        {
+            var jobsDir = Path.Combine(NodeRoot(instance), "jobs");
+            if (!Directory.Exists(jobsDir))
+                continue;
+            foreach (var job in Directory.EnumerateDirectories(jobsDir))
+                SignalLauncher(Path.Combine(job, "pid"), SigKill);
+        }
     }
 
     /// <summary>
-    /// Whether the job's shell still runs. A zombie counts as gone: once the engine that started a
-    /// job has died, nothing may reap it (an init that does not reap orphans is common in
-    /// containers and micro-VMs), and kill(pid, 0) would report it alive forever.
+    /// Whether the job's launcher still runs: the pid is alive and is still that job's launcher (a pid
+    /// reused after a reboot is someone else's). A zombie counts as gone: once the engine that started
+    /// a job has died, nothing may reap it (an init that does not reap orphans is common in containers
+    /// and micro-VMs), and kill(pid, 0) would report it alive forever.
     /// </summary>
-    private static bool IsAlive(int pid)
+    private static bool IsLauncherAlive(int pid, string pidFile)
     {
-        var stat = $"/proc/{pid}/stat";
-        if (OperatingSystem.IsLinux())
+        try
         {
-            try
-            {
-                var text = File.ReadAllText(stat);
-                var state = text[text.LastIndexOf(')') + 2];
-                return state is not ('Z' or 'X' or 'x');
-            }
-            catch (IOException)
-            {
+            var text = File.ReadAllText($"/proc/{pid}/stat");
+            var state = text[text.LastIndexOf(')') + 2];
+            if (state is 'Z' or 'X' or 'x')
                 return false;
-            }
+            var launcher = Path.Combine(Path.GetDirectoryName(pidFile)!, "launch.sh");
+            return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0').Contains(launcher, StringComparer.Ordinal);
         }
-        return Kill(pid, 0) == 0;
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Signals the launcher's whole process group (the job's processes), if it still runs.</summary>
+    private static void SignalLauncher(string pidFile, int signal)
+    {
+        if (ReadLauncherPid(pidFile) is { } pid && IsLauncherAlive(pid, pidFile))
+            _ = Kill(-pid, signal); // ESRCH (gone meanwhile) is the outcome we want anyway
     }
 
     public Task SignalJobAsync(JobRef job, bool force, CancellationToken ct)
     {
-        var paths = PathsOf(job);
-        if (File.Exists(paths.Pid) && int.TryParse(File.ReadAllText(paths.Pid).Trim(), out var pid))
-            _ = Kill(-pid, force ? SigKill : SigTerm); // ESRCH (already gone) is the outcome we want anyway
+        SignalLauncher(PathsOf(job).Pid, force ? SigKill : SigTerm);
         return Task.CompletedTask;
     }
-
-    private static string RunScript(JobPaths paths, JobLaunch launch)
-    {
-        var script = new StringBuilder();
-        script.Append("#!/bin/sh\n");
-        script.Append($"# Written by OpenPool for job {launch.Job.JobId}: its commands in order, stopping at the first that fails.\n");
-        script.Append($"JOB_DIR={Quote(paths.Root)}\n");
-        script.Append("exec >> \"$JOB_DIR/output.log\" 2>&1 < /dev/null\n");
-        script.Append("cd \"$JOB_DIR/work\" || { echo 1 > \"$JOB_DIR/exit_code\"; exit 1; }\n");
-        // A fresh venv per job, as TensorPool does. Copying pip into every venv (ensurepip) costs
-        // seconds per job; borrowing the base interpreter's pip through system site-packages costs
-        // ~0.1 s, and the pip shim makes `pip install` land in the venv, not the base.
-        script.Append("if [ \"$OPENPOOL_VENV\" = 1 ] && command -v python3 >/dev/null 2>&1; then\n");
-        script.Append("  if python3 -m venv --without-pip --system-site-packages \"$JOB_DIR/venv\" >/dev/null 2>&1; then\n");
-        script.Append("    printf '#!/bin/sh\\nexec \"%s/venv/bin/python\" -m pip \"$@\"\\n' \"$JOB_DIR\" > \"$JOB_DIR/venv/bin/pip\"\n");
-        script.Append("    chmod +x \"$JOB_DIR/venv/bin/pip\"; cp \"$JOB_DIR/venv/bin/pip\" \"$JOB_DIR/venv/bin/pip3\"\n");
-        script.Append("    . \"$JOB_DIR/venv/bin/activate\"\n");
-        script.Append("  else echo \"[openpool] python3 -m venv failed; running without a virtual environment\"; fi\n");
-        script.Append("fi\n");
-        script.Append("code=0\n");
-        script.Append("for cmd in \"$JOB_DIR\"/commands/*.sh; do\n");
-        script.Append("  sh \"$cmd\"\n");
-        script.Append("  code=$?\n");
-        script.Append("  [ \"$code\" -eq 0 ] || break\n");
-        script.Append("done\n");
-        script.Append("echo \"$code\" > \"$JOB_DIR/exit_code.tmp\" && mv \"$JOB_DIR/exit_code.tmp\" \"$JOB_DIR/exit_code\"\n");
-        return script.ToString();
-    }
-
-    private string MountScript(JobLaunch launch, string runScript)
-    {
-        var script = new StringBuilder("#!/bin/sh\nset -e\nmount -t tmpfs openpool-mnt /mnt\n");
-        foreach (var volume in launch.Volumes)
-        {
-            script.Append($"mkdir -p {Quote(volume.MountPath)}\n");
-            script.Append($"mount --bind {Quote(VolumeRoot(volume.VolumeId))} {Quote(volume.MountPath)}\n");
-        }
-        script.Append($"exec sh {Quote(runScript)}\n");
-        return script.ToString();
-    }
-
-    private static bool? _canIsolate;
-
-    /// <summary>Private mount namespaces need root (or user namespaces); probed once.</summary>
-    private static bool CanIsolateMounts()
-    {
-        if (_canIsolate is { } known)
-            return known;
-        try
-        {
-            using var probe = Process.Start(new ProcessStartInfo("unshare", ["--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs probe /mnt"])
-            {
-                UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true,
-            });
-            probe!.WaitForExit(5000);
-            _canIsolate = probe.HasExited && probe.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            _canIsolate = false;
-        }
-        return _canIsolate.Value;
-    }
-
-    private static string Quote(string text) => "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);

@@ -7,6 +7,25 @@ internal static class SimulatedServices
     public static void AddSimulatedCloud(this IServiceCollection services, IConfiguration configuration)
     {
         services.Configure<SimulatedOptions>(configuration.GetSection("Simulated"));
-        services.AddSingleton<ICloudProvider, SimulatedCloud>();
+        services.AddSingleton<NodeSandbox>();
+        services.AddSingleton<SimulatedCloud>();
+        services.AddSingleton<ICloudProvider>(sp => sp.GetRequiredService<SimulatedCloud>());
+        services.AddHostedService<SimulatedNodesStartup>();
     }
+}
+
+/// <summary>At start: says once how jobs are confined, and clears what a crash left of uploads.</summary>
+internal sealed class SimulatedNodesStartup(SimulatedCloud cloud, NodeSandbox sandbox) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        cloud.RemoveInterruptedUploads();
+        if (sandbox.Mode == Jobs.SandboxMode.None)
+            Console.WriteLine("Job sandbox: none (Jobs:Sandbox=None): jobs run as the engine's user and can read its files; use this only on a single-user machine.");
+        else if (sandbox.Problem is { } problem)
+            Console.WriteLine($"Job sandbox: unavailable, {problem}; only the operator can push jobs until it is fixed (or set Jobs:Sandbox=None on a single-user machine).");
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -1,0 +1,310 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using OpenPool.Engine.Hosting;
+using OpenPool.Engine.Jobs;
+
+namespace OpenPool.Engine.Providers.Simulated;
+
+/// <summary>
+/// What a simulated node is to the processes on it: a bubblewrap sandbox with its own mount, PID,
+/// UTS and IPC namespaces, in which the node's home is <c>/home/ubuntu</c>, its attached volumes are
+/// at <c>/mnt/nfs-&lt;id&gt;</c>, the host's system directories are read-only, and nothing of the
+/// engine (its data directory, its environment, its processes) exists. When the engine runs as root,
+/// a node's processes run as an unprivileged host uid of the tenant (so two tenants never share a
+/// uid, and a tenant's volumes stay writable from all its clusters); inside they are uid 1000.
+/// </summary>
+internal sealed class NodeSandbox
+{
+    public const string NodeUser = "ubuntu";
+    public const string NodeHome = "/home/ubuntu";
+    /// <summary>Where the engine's per-job scripts appear inside the sandbox, read-only.</summary>
+    public const string ScriptsMount = "/opt/openpool";
+    private const int InsideUid = 1000;
+    private const int FirstTenantUid = 3_000_000;
+
+    // Host configuration a program commonly needs (name resolution, certificates, the interpreter
+    // alternatives Debian links through /etc); the rest of /etc (the operator's files) is not shown.
+    private static readonly string[] EtcEntries =
+    [
+        "alternatives", "ssl", "ca-certificates", "ca-certificates.conf", "resolv.conf", "hosts", "nsswitch.conf", "host.conf",
+        "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "mime.types", "os-release", "debian_version",
+        "bash.bashrc", "profile", "profile.d", "inputrc", "environment", "terminfo", "protocols", "services", "gai.conf",
+        "python3", "pip.conf", "gitconfig", "vim", "skel", "magic", "magic.mime", "xdg", "login.defs",
+    ];
+
+    private readonly string _root;
+    private readonly Lock _uidLock = new();
+    private readonly Lazy<string?> _problem;
+
+    public NodeSandbox(EngineOptions engine, Microsoft.Extensions.Options.IOptions<JobsOptions> jobs)
+    {
+        _root = Path.Combine(engine.DataDir, "sim");
+        Mode = jobs.Value.Sandbox;
+        _problem = new Lazy<string?>(Probe);
+    }
+
+    public SandboxMode Mode { get; }
+
+    public static bool EngineIsRoot { get; } = GetEffectiveUid() == 0;
+
+    /// <summary>Null when node processes are sandboxed; otherwise why not, in one line for the operator.</summary>
+    public string? Problem => Mode == SandboxMode.None ? null : _problem.Value;
+
+    /// <summary>Whether jobs run unconfined: the operator chose no sandbox, or none could be made.</summary>
+    public bool Unconfined => Mode == SandboxMode.None || _problem.Value is not null;
+
+    /// <summary>The host uid a tenant's node processes run as (the engine's own when it is not root).</summary>
+    public int UidOf(string tenant)
+    {
+        if (!EngineIsRoot)
+            return GetEffectiveUid();
+        // One uid per tenant for the life of the data directory, handed out in order: a hash could
+        // give two tenants the same uid.
+        var path = Path.Combine(_root, "tenant-uids.json");
+        lock (_uidLock)
+        {
+            Directory.CreateDirectory(_root);
+            var map = File.Exists(path) ? JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(path)) ?? [] : [];
+            if (map.TryGetValue(tenant, out var uid))
+                return uid;
+            uid = map.Count == 0 ? FirstTenantUid : map.Values.Max() + 1;
+            map[tenant] = uid;
+            File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(map));
+            File.Move(path + ".tmp", path, overwrite: true);
+            return uid;
+        }
+    }
+
+    /// <summary>Creates the node's home (owned by the node's uid) and its identity files; idempotent.</summary>
+    public static void PrepareNode(string instanceId, string nodeRoot, int uid)
+    {
+        var home = Path.Combine(nodeRoot, "home");
+        var etc = Path.Combine(nodeRoot, "etc");
+        if (IsPrepared(nodeRoot))
+            return;
+        Directory.CreateDirectory(nodeRoot);
+        Directory.CreateDirectory(home);
+        if (EngineIsRoot)
+            Chown(home, uid);
+        Directory.CreateDirectory(etc);
+        // As root the node's processes keep the tenant's host uid inside; in a user namespace they are 1000.
+        var inside = EngineIsRoot ? uid : InsideUid;
+        File.WriteAllText(Path.Combine(etc, "passwd"),
+            $"root:x:0:0:root:/root:/bin/bash\n{NodeUser}:x:{inside}:{inside}:{NodeUser}:{NodeHome}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+        File.WriteAllText(Path.Combine(etc, "group"), $"root:x:0:\n{NodeUser}:x:{inside}:\nnogroup:x:65534:\n");
+        File.WriteAllText(Path.Combine(etc, "hostname"), instanceId + "\n");
+        File.WriteAllText(Path.Combine(nodeRoot, "uid"), uid.ToString(CultureInfo.InvariantCulture)); // last: it marks the node prepared
+    }
+
+    public static bool IsPrepared(string nodeRoot) => File.Exists(Path.Combine(nodeRoot, "uid"));
+
+    public static int UidOfPreparedNode(string nodeRoot) =>
+        int.Parse(File.ReadAllText(Path.Combine(nodeRoot, "uid")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The command line that runs <paramref name="command"/> on the node: as the node's uid, inside
+    /// the sandbox, with a minimal environment. Unconfined, the command runs as it is.
+    /// </summary>
+    public List<string> Wrap(NodeContext node, IReadOnlyList<string> command, IReadOnlyDictionary<string, string> environment)
+    {
+        if (Unconfined)
+            return [.. command];
+        return ["bwrap", .. SandboxArguments(node, command, environment)];
+    }
+
+    /// <summary>
+    /// bwrap's arguments for <paramref name="command"/> on the node. As root, bwrap makes the mounts
+    /// with root's rights (the data directory is 0700) and then drops to the tenant's uid inside with
+    /// setpriv, keeping only the two capabilities that needs until then; as any other user, bwrap
+    /// makes a user namespace and the processes are uid 1000 inside it.
+    /// </summary>
+    public static List<string> SandboxArguments(NodeContext node, IReadOnlyList<string> command, IReadOnlyDictionary<string, string> environment) =>
+        [.. SandboxOptions(node, environment), "--", .. CommandInside(node, command)];
+
+    /// <summary>bwrap's options (everything before its <c>--</c>) for the node.</summary>
+    public static List<string> SandboxOptions(NodeContext node, IReadOnlyDictionary<string, string> environment)
+    {
+        var args = new List<string> { "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--cap-drop", "ALL" };
+        if (EngineIsRoot)
+            args.AddRange(["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]);
+        else
+            args.AddRange(["--unshare-user", "--uid", InsideUid.ToString(CultureInfo.InvariantCulture), "--gid", InsideUid.ToString(CultureInfo.InvariantCulture)]);
+        args.AddRange(["--hostname", node.InstanceId]);
+        foreach (var top in new[] { "bin", "sbin", "lib", "lib32", "lib64", "libx32" })
+        {
+            var host = "/" + top;
+            var target = new FileInfo(host).LinkTarget;
+            if (target is not null)
+                args.AddRange(["--symlink", target, host]);
+            else if (Directory.Exists(host))
+                args.AddRange(["--ro-bind", host, host]);
+        }
+        args.AddRange(["--ro-bind", "/usr", "/usr"]);
+        foreach (var entry in EtcEntries)
+        {
+            var host = "/etc/" + entry;
+            if (File.Exists(host) || Directory.Exists(host))
+                args.AddRange(["--ro-bind", host, host]);
+        }
+        foreach (var identity in new[] { "passwd", "group", "hostname" })
+            args.AddRange(["--ro-bind", Path.Combine(node.Root, "etc", identity), "/etc/" + identity]);
+        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
+            "--dir", "/home", "--bind", Path.Combine(node.Root, "home"), NodeHome]);
+        // Parents bwrap would make for a mount point are root-only (0700); made here they are 0755.
+        if (node.Scripts is not null)
+            args.AddRange(["--dir", "/opt", "--ro-bind", node.Scripts, ScriptsMount]);
+        if (node.Volumes.Count > 0)
+            args.AddRange(["--dir", "/mnt"]);
+        foreach (var volume in node.Volumes)
+            args.AddRange(["--bind", volume.HostPath, volume.MountPath]);
+        args.Add("--clearenv");
+        foreach (var (name, value) in environment)
+            args.AddRange(["--setenv", name, value]);
+        args.AddRange(["--chdir", NodeHome]);
+        return args;
+    }
+
+    /// <summary>The command as bwrap runs it: as root, first dropping to the node's uid.</summary>
+    public static List<string> CommandInside(NodeContext node, IReadOnlyList<string> command) => EngineIsRoot
+        ? ["setpriv", $"--reuid={node.Uid}", $"--regid={node.Uid}", "--clear-groups", "--inh-caps=-all", "--no-new-privs", "--", .. command]
+        : [.. command];
+
+    /// <summary>The node's environment: what a login on a GPU node has, and nothing of the engine's.</summary>
+    public Dictionary<string, string> NodeEnvironment(NodeContext node, string workDirectory)
+    {
+        var home = Unconfined ? Path.Combine(node.Root, "home") : NodeHome;
+        return new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ["HOME"] = home,
+            ["USER"] = NodeUser,
+            ["LOGNAME"] = NodeUser,
+            ["SHELL"] = File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh",
+            ["LANG"] = "C.UTF-8",
+            ["PWD"] = workDirectory,
+            ["HOSTNAME"] = node.InstanceId,
+            ["PYTHONUNBUFFERED"] = "1",
+        };
+    }
+
+    /// <summary>The path a node-side program uses for <paramref name="relativeToHome"/>.</summary>
+    public string PathOnNode(NodeContext node, string relativeToHome) =>
+        Unconfined ? Path.Combine(node.Root, "home", relativeToHome) : NodeHome + "/" + relativeToHome;
+
+    /// <summary>Runs a short command on the node and returns its exit code and the start of its error output.</summary>
+    public async Task<(int ExitCode, string Errors)> RunAsync(NodeContext node, IReadOnlyList<string> command, Func<Stream, Task>? feedInput,
+        CancellationToken ct)
+    {
+        var start = StartInfo(Wrap(node, command, NodeEnvironment(node, NodeHome)), Unconfined ? Path.Combine(node.Root, "home") : "/");
+        start.RedirectStandardInput = true;
+        start.StandardInputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false); // no byte-order mark before a binary feed
+        start.RedirectStandardError = true;
+        start.RedirectStandardOutput = true;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a node process");
+        var errors = ReadBoundedAsync(process.StandardError.BaseStream, 4096);
+        var output = process.StandardOutput.BaseStream.CopyToAsync(Stream.Null, CancellationToken.None);
+        try
+        {
+            if (feedInput is not null)
+                await feedInput(process.StandardInput.BaseStream);
+            process.StandardInput.Close();
+            await process.WaitForExitAsync(ct);
+        }
+        catch
+        {
+            // Whatever stopped the feed (a limit, a cancel, a broken pipe), the node process must not linger.
+            try
+            {
+                process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            throw;
+        }
+        await output;
+        return (process.ExitCode, await errors);
+    }
+
+    /// <summary>A process start with none of the engine's environment.</summary>
+    public static ProcessStartInfo StartInfo(IReadOnlyList<string> args, string workingDirectory)
+    {
+        var start = new ProcessStartInfo(args[0]) { UseShellExecute = false, WorkingDirectory = workingDirectory };
+        foreach (var arg in args.Skip(1))
+            start.ArgumentList.Add(arg);
+        start.Environment.Clear();
+        start.Environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        start.Environment["LANG"] = "C.UTF-8";
+        return start;
+    }
+
+    private static async Task<string> ReadBoundedAsync(Stream stream, int limit)
+    {
+        var buffer = new MemoryStream();
+        var chunk = new byte[4096];
+        int read;
+        while ((read = await stream.ReadAsync(chunk)) > 0)
+            if (buffer.Length < limit)
+                buffer.Write(chunk, 0, (int)Math.Min(read, limit - buffer.Length));
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>Makes a throwaway sandbox once, as a job's would be made; null when that works.</summary>
+    private string? Probe()
+    {
+        if (!File.Exists("/usr/bin/bwrap") && !File.Exists("/bin/bwrap"))
+            return "bubblewrap is not installed (apt-get install bubblewrap)";
+        var probeRoot = Path.Combine(_root, "probe");
+        try
+        {
+            var uid = EngineIsRoot ? FirstTenantUid - 1 : GetEffectiveUid();
+            PrepareNode("probe", probeRoot, uid);
+            var node = new NodeContext("probe", probeRoot, uid, null, []);
+            var expectedUid = (EngineIsRoot ? uid : InsideUid).ToString(CultureInfo.InvariantCulture);
+            var check = $"test \"$(id -u)\" = {expectedUid} && test ! -e {Quote(_root)}";
+            var start = StartInfo(["bwrap", .. SandboxArguments(node, ["/bin/sh", "-c", check], new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" })], "/");
+            start.RedirectStandardError = true;
+            start.RedirectStandardOutput = true;
+            using var process = Process.Start(start)!;
+            var errors = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(15_000))
+            {
+                process.Kill(entireProcessTree: true);
+                return "bubblewrap did not start a sandbox within 15 s";
+            }
+            var firstError = errors.Result.Split('\n', 2)[0].Trim();
+            return process.ExitCode == 0 ? null : $"bubblewrap could not make a sandbox here ({(firstError.Length > 0 ? firstError : $"exit code {process.ExitCode}")})";
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or UnauthorizedAccessException)
+        {
+            return $"bubblewrap could not be started ({ex.Message})";
+        }
+    }
+
+    public static string Quote(string text) => "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private static void Chown(string path, int uid)
+    {
+        if (NativeMethods.Chown(path, uid, uid) != 0)
+            throw new IOException($"chown of a node directory failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+    }
+
+    private static int GetEffectiveUid() => (int)NativeMethods.GetEuid();
+}
+
+/// <summary>One node as a sandbox sees it: where its files live on the host and which uid runs there.</summary>
+/// <param name="Scripts">An engine-owned directory shown read-only at <see cref="NodeSandbox.ScriptsMount"/>, or null.</param>
+internal sealed record NodeContext(string InstanceId, string Root, int Uid, string? Scripts, IReadOnlyList<SandboxVolume> Volumes);
+
+internal sealed record SandboxVolume(string HostPath, string MountPath);
+
+internal static class NativeMethods
+{
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
+    public static extern uint GetEuid();
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]
+    public static extern int Chown([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int uid, int gid);
+}
