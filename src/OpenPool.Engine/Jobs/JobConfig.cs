@@ -23,7 +23,8 @@ internal sealed record JobConfig(IReadOnlyList<string> Commands, IReadOnlyList<s
             "results/*.json",
         ]
 
-        # Paths or globs left out of the upload.
+        # What is not uploaded, with .gitignore rules: "name" at any depth, "/name" at the root only,
+        # "dir/" directories only, "!pattern" keeps what an earlier pattern left out.
         ignore = [
             ".venv",
             "__pycache__/",
@@ -34,6 +35,9 @@ internal sealed record JobConfig(IReadOnlyList<string> Commands, IReadOnlyList<s
     public static bool TryParse(string text, out JobConfig? config, out string error)
     {
         config = null;
+        // Configs written on Windows (or by editors set to CRLF) arrive with CR LF; left in, the CR
+        // ends up inside multi-line commands ("cd: can't cd to src^M") and ignore patterns.
+        text = text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n');
         TomlTable table;
         try
         {
@@ -58,13 +62,28 @@ internal sealed record JobConfig(IReadOnlyList<string> Commands, IReadOnlyList<s
             error = "Every entry of 'commands' must be a non-empty command";
             return false;
         }
-        foreach (var path in outputs.Concat(ignore))
+        foreach (var path in outputs)
         {
             if (path.StartsWith('/') || path.Split('/').Contains(".."))
             {
-                error = $"'{path}': outputs and ignore entries are paths inside the project (no leading '/', no '..')";
+                error = $"'{path}': outputs are paths inside the project (no leading '/', no '..')";
                 return false;
             }
+        }
+        // In ignore, a leading '/' anchors a pattern to the project root, as in .gitignore.
+        if (ignore.FirstOrDefault(p => p.Split('/').Contains("..")) is { } outside)
+        {
+            error = $"'{outside}': ignore patterns are paths inside the project (no '..')";
+            return false;
+        }
+        try
+        {
+            IgnoreRules.Parse(ignore);
+        }
+        catch (ArgumentException ex)
+        {
+            error = ex.Message;
+            return false;
         }
         config = new JobConfig(commands, outputs, ignore);
         return true;

@@ -274,4 +274,44 @@ public sealed class JobTests(JobEngineFixture fx) : IClassFixture<JobEngineFixtu
         var stopped = await WaitForStatusAsync(client, chatty.JobId!, "failed");
         Assert.Contains("MaxOutputBytes", stopped.GetProperty("public_message").GetString());
     }
+
+    [Fact]
+    public async Task A_crlf_config_with_a_multi_line_command_runs_without_carriage_returns()
+    {
+        var (client, key) = await fx.NewUserAsync("crlf@example.com");
+        var clusterId = await JobEngineFixture.RunningClusterAsync(client);
+        ProjectFile("src/msg.txt", "hello from src\n");
+        ProjectFile("notes.log", "x");
+        // As written by an editor on Windows, and sent as is by the official CLI.
+        var toml = "commands = [\"\"\"\r\ncd src\r\ncat msg.txt\r\n\"\"\"]\r\noutputs = []\r\nignore = [\"*.log\"]\r\n";
+
+        var push = await CliJobClient.PushAsync(fx.Url, key, _project.Path, toml, clusterId);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, push.CloseStatus);
+        var listen = await CliJobClient.ListenAsync(fx.Url, key, push.JobId!);
+
+        Assert.Equal("success", listen.FinalStatus);
+        Assert.Contains(listen.Messages, m => m.Contains("hello from src", StringComparison.Ordinal));
+        Assert.DoesNotContain(listen.Messages, m => m.Contains("can't cd", StringComparison.Ordinal));
+        var job = (await (await client.GetAsync($"/job/info/{push.JobId}")).Json()).GetProperty("job_info");
+        Assert.Equal("cd src\ncat msg.txt\n", job.GetProperty("commands")[0].GetString());
+        Assert.Equal("*.log", job.GetProperty("ignore")[0].GetString());
+    }
+
+    [Fact]
+    public async Task The_job_sees_exactly_the_files_the_ignore_rules_keep()
+    {
+        var (client, key) = await fx.NewUserAsync("ignore@example.com");
+        var clusterId = await JobEngineFixture.RunningClusterAsync(client);
+        foreach (var file in new[] { "train.py", "a.pyc", "keep.pyc", "src/main.py", "src/b.pyc", "src/keep.pyc", ".env", ".git/config", "src/.hidden" })
+            ProjectFile(file, file);
+        var toml = CliJobClient.Toml(["find . -type f | sort | sed 's/^/seen: /'"], ignore: ["*.pyc", "!keep.pyc", ".*"]);
+
+        var push = await CliJobClient.PushAsync(fx.Url, key, _project.Path, toml, clusterId);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, push.CloseStatus);
+        var listen = await CliJobClient.ListenAsync(fx.Url, key, push.JobId!);
+
+        Assert.Equal("success", listen.FinalStatus);
+        var seen = string.Join("\n", listen.Messages).Split('\n').Where(l => l.StartsWith("seen: ", StringComparison.Ordinal)).Select(l => l[6..].TrimEnd('\r'));
+        Assert.Equal(["./keep.pyc", "./src/keep.pyc", "./src/main.py", "./train.py"], seen);
+    }
 }
