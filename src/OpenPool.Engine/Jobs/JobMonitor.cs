@@ -15,9 +15,13 @@ namespace OpenPool.Engine.Jobs;
 internal sealed class JobMonitor(JobStore jobs, JobRunner runner, ICloudProvider provider, TimeProvider clock, ILogger<JobMonitor> log)
     : BackgroundService
 {
-    // Output size at the previous check, and whether that size was already looked at for sealing.
-    // Touched only by the monitor's own loop.
-    private readonly Dictionary<string, (long Size, bool Looked)> _outputSeen = new(StringComparer.Ordinal);
+    // A redraw loop (tqdm redraws up to ten times a second) never pauses for a whole interval, so
+    // while its unfinished line is a \r redraw it is cut this often instead.
+    private const long RedrawSealMs = 1000;
+
+    // Output size at the previous check, whether that size was already looked at for sealing, and
+    // when the tail was last looked at. Touched only by the monitor's own loop.
+    private readonly Dictionary<string, (long Size, bool Looked, long LookedAt)> _outputSeen = new(StringComparer.Ordinal);
 
     public async Task CheckOnceAsync(CancellationToken ct = default)
     {
@@ -101,7 +105,7 @@ internal sealed class JobMonitor(JobStore jobs, JobRunner runner, ICloudProvider
             return;
         }
         if (state.Kind == JobProcessKind.Running)
-            await SealIdleTailAsync(job, state.OutputBytes, ct);
+            await SealIdleTailAsync(job, state.OutputBytes, now, ct);
     }
 
     /// <summary>
@@ -131,33 +135,52 @@ internal sealed class JobMonitor(JobStore jobs, JobRunner runner, ICloudProvider
 
     /// <summary>
     /// Seals a break at the end of output that has stayed unfinished (no newline) for a whole
-    /// interval, such as a progress bar redrawn with \r, so that listeners show it now. The monitor
-    /// is the only writer of breaks, so every listener, live or replaying later, cuts at the same places.
+    /// interval, such as a progress bar redrawn with \r, so that listeners show it now; and, once a
+    /// second, at the end of a \r redraw that never pauses. The monitor is the only writer of breaks,
+    /// so every listener, live or replaying later, cuts at the same places.
     /// </summary>
-    private async Task SealIdleTailAsync(JobRecord job, long size, CancellationToken ct)
+    private async Task SealIdleTailAsync(JobRecord job, long size, long now, CancellationToken ct)
     {
-        if (!_outputSeen.TryGetValue(job.Id, out var seen) || seen.Size != size)
+        if (!_outputSeen.TryGetValue(job.Id, out var seen))
         {
-            _outputSeen[job.Id] = (size, false);
+            _outputSeen[job.Id] = (size, false, now);
             return;
         }
-        if (seen.Looked || size == 0)
+        var idle = seen.Size == size;
+        if (idle && seen.Looked)
             return;
-        _outputSeen[job.Id] = (size, true);
+        var redrawing = !idle && now - seen.LookedAt >= RedrawSealMs;
+        if (!idle && !redrawing)
+        {
+            _outputSeen[job.Id] = (size, false, seen.LookedAt);
+            return;
+        }
+        _outputSeen[job.Id] = (size, true, now);
+        if (size == 0)
+            return;
 
-        var from = Math.Max(0, size - 4);
+        // An idle tail needs only its last character; a redraw, its whole unfinished line.
+        var from = Math.Max(0, size - (idle ? 4 : 4096));
         var tail = await provider.ReadOutputAsync(job.Node, from, (int)(size - from), ct);
         if (tail.Bytes.Length != size - from)
             return;
         var cut = size - IncompleteCharacterLength(tail.Bytes.Span);
+        var before = tail.Bytes.Span[..(int)(cut - from)];
         // Nothing to seal: the output ends a line, it was sealed here already, or all that is left is
         // the start of a character still being written (sealing inside it would garble it for everyone).
-        if (cut <= from || tail.Bytes.Span[(int)(cut - from) - 1] == (byte)'\n' || tail.Breaks.Any(b => b >= cut))
+        if (before.IsEmpty || before[^1] == (byte)'\n' || tail.Breaks.Any(b => b >= cut))
             return;
+        if (redrawing)
+        {
+            // A plain line written in pieces is left whole: it waits for its newline or a pause.
+            var lineStart = Math.Max(before.LastIndexOf((byte)'\n') + 1, (int)(tail.Breaks.LastOrDefault(from) - from));
+            if (!before[lineStart..].Contains((byte)'\r'))
+                return;
+        }
         // The job may have written since it was inspected; a break sealed behind bytes a listener has
         // already read would cut differently for it than for a replay, so look once more, just before.
-        var now = await provider.InspectJobsAsync([job.Node], ct);
-        if (now.Count != 1 || now[0].OutputBytes != size)
+        var current = await provider.InspectJobsAsync([job.Node], ct);
+        if (current.Count != 1 || current[0].OutputBytes != size)
             return;
         await provider.SealOutputAsync(job.Node, cut, ct);
     }

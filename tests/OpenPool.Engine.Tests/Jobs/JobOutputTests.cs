@@ -108,6 +108,30 @@ public sealed class JobOutputTests(JobOutputEngineFixture fx) : IClassFixture<Jo
         Assert.Equal(positions.Order(), positions);
     }
 
+    [Fact]
+    public async Task A_progress_bar_that_redraws_without_pause_shows_while_the_job_runs()
+    {
+        // tqdm's rhythm: a redraw every 0.1 s, so the output is never idle for a whole monitor interval.
+        var (client, key, clusterId) = await ClusterAsync("redraw@example.com");
+        var jobId = await PushAsync(key, clusterId, "i=0; while [ $i -lt 60 ]; do printf '\\r%s%%' $i; sleep 0.1; i=$((i+1)); done; echo");
+
+        var events = new List<string>();
+        var listen = await CliJobClient.ListenAsync(fx.Url, key, jobId, TimeSpan.FromSeconds(90), async frame =>
+        {
+            if (frame.TryGetProperty("status", out _))
+                events.Add("status frame");
+            else if (events.Count == 0 && frame.GetProperty("message").GetString()!.Contains('%', StringComparison.Ordinal))
+            {
+                var job = await JobInfoAsync(client, jobId);
+                events.Add(job.GetProperty("finished_at").ValueKind == JsonValueKind.Null ? "redraw while running" : "redraw after the end");
+            }
+        });
+
+        Assert.Equal("success", listen.FinalStatus);
+        Assert.Equal(["redraw while running", "status frame"], events);
+        Assert.Contains("\r59%", listen.Printed, StringComparison.Ordinal);
+    }
+
     /// <summary>Raw output mixing what real jobs write: lines, blank lines, \r redraws, controls, non-ASCII, invalid UTF-8 and a 300 KiB line that never ends.</summary>
     private static byte[] MixedOutput()
     {
