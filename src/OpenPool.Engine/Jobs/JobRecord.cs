@@ -26,6 +26,8 @@ internal sealed class JobRecord
     public long? StartedAt { get; set; }
     public long? FinishedAt { get; set; }
     public string OwnerEmail { get; set; } = "";
+    /// <summary>The cluster's status; read only by <see cref="JobStore.ActiveAsync"/>, null elsewhere.</summary>
+    public string? ClusterStatus { get; set; }
 
     public IReadOnlyList<string> CommandList => JsonSerializer.Deserialize<List<string>>(Commands) ?? [];
     public IReadOnlyList<string> OutputList => JsonSerializer.Deserialize<List<string>>(Outputs) ?? [];

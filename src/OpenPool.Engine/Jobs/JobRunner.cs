@@ -103,7 +103,12 @@ internal sealed class JobRunner(JobStore jobs, ICloudProvider provider, ClusterS
         var volumes = (await jobs.AttachedVolumesAsync(job.ClusterId, ct)).Select(v => new VolumeMount(v, JobStore.MountPathOf(v))).ToList();
         await provider.StartJobAsync(new JobLaunch(job.Node, job.CommandList, options.Value.PythonVenv, volumes,
             IgnoreRules.Parse(job.IgnoreList).IsIgnoredWithParents, job.OrgId ?? job.UserId), ct);
-        await jobs.MarkRunningAsync(job.Id, ct);
+        if (await jobs.MarkRunningAsync(job.Id, ct))
+            return;
+        // The job ended while it was being started (its cluster was destroyed, say): what was just
+        // launched must not run on with nothing watching it.
+        if ((await jobs.GetAsync(job.Id, ct))?.IsTerminal == true)
+            await provider.SignalJobAsync(job.Node, force: true, ct);
     }
 
     /// <summary>Ends a job once; with teardown, the cluster is released (a CLUSTER_RELEASE request).</summary>

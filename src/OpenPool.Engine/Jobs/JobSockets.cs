@@ -1,5 +1,4 @@
 using System.Net.WebSockets;
-using System.Text;
 using System.Text.Json;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
@@ -32,7 +31,7 @@ internal static class JobSockets
 
     private static async Task PushAsync(HttpContext context, AccountStore accounts, JobStore jobs, JobRunner runner, SignedUrls urls, ILoggerFactory logs)
     {
-        var (socket, caller) = await AcceptAsync(context, accounts);
+        var (socket, caller) = await AcceptAsync(context, accounts, runner);
         using var _ = socket;
         if (socket is null || caller is null)
             return;
@@ -118,7 +117,7 @@ internal static class JobSockets
     /// <summary>Replays the output so far, then follows it until the job ends; any number of listeners.</summary>
     private static async Task ListenAsync(string job_id, HttpContext context, AccountStore accounts, JobStore jobs, JobRunner runner)
     {
-        var (socket, caller) = await AcceptAsync(context, accounts);
+        var (socket, caller) = await AcceptAsync(context, accounts, runner);
         using var _ = socket;
         if (socket is null || caller is null)
             return;
@@ -166,22 +165,22 @@ internal static class JobSockets
 
     private static async Task FollowOutputAsync(WebSocket socket, JobStore jobs, JobRunner runner, JobRecord job, CancellationToken ct)
     {
-        long offset = 0;
-        var pending = new StringBuilder();
+        var framer = new JobOutputFramer();
         while (!ct.IsCancellationRequested)
         {
-            // Read the status before the file, so output written just before the end is never missed.
+            // Read the status before the output, so output written just before the end is never missed.
             var current = await jobs.GetAsync(job.Id, ct) ?? job;
-            offset = await SendNewOutputAsync(socket, runner.Provider, job.Node, offset, pending, ct);
+            await SendNewOutputAsync(socket, runner.Provider, job.Node, framer, ct);
             if (current.IsTerminal)
             {
-                if (pending.Length > 0)
-                    await SendAsync(socket, new { message = pending.ToString() }, ct);
+                var (last, statusPrefix) = framer.Finish();
+                foreach (var message in last)
+                    await SendAsync(socket, new { message }, ct);
                 var success = current.Status == JobStatuses.Completed;
                 await SendAsync(socket, new
                 {
                     status = success ? "success" : "error",
-                    message = $"Job {current.Id} {JobRunner.Describe(current.Status, current.ExitCode)}.",
+                    message = statusPrefix + $"Job {current.Id} {JobRunner.Describe(current.Status, current.ExitCode)}.",
                 }, ct);
                 await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "job ended", ct);
                 return;
@@ -190,26 +189,30 @@ internal static class JobSockets
         }
     }
 
-    /// <summary>Sends whole lines appended since <paramref name="offset"/> as one message frame; keeps a partial last line for later.</summary>
-    private static async Task<long> SendNewOutputAsync(WebSocket socket, ICloudProvider provider, JobRef node, long offset, StringBuilder pending, CancellationToken ct)
+    private const int OutputReadBytes = 256 * 1024;
+
+    /// <summary>Reads everything written so far and sends the messages it completes.</summary>
+    private static async Task SendNewOutputAsync(WebSocket socket, ICloudProvider provider, JobRef node, JobOutputFramer framer, CancellationToken ct)
     {
-        var chunk = (await provider.ReadOutputAsync(node, offset, 1024 * 1024, ct)).Bytes;
-        if (chunk.IsEmpty)
-            return offset;
-        var read = chunk.Length;
-        pending.Append(Encoding.UTF8.GetString(chunk.Span));
-        var text = pending.ToString();
-        var lastNewline = text.LastIndexOf('\n');
-        if (lastNewline >= 0)
+        while (true)
         {
-            await SendAsync(socket, new { message = text[..lastNewline] }, ct);
-            pending.Clear().Append(text[(lastNewline + 1)..]);
+            // Reading from one byte back also brings a break sealed exactly where the last read ended
+            // (the provider reports breaks after the offset asked for), which would otherwise be missed
+            // while the bytes around it were identical.
+            var from = Math.Max(0, framer.Offset - 1);
+            var skip = (int)(framer.Offset - from);
+            var output = await provider.ReadOutputAsync(node, from, OutputReadBytes, ct);
+            var fresh = output.Bytes.Length > skip ? output.Bytes.Span[skip..] : [];
+            framer.Append(fresh, output.Breaks);
+            foreach (var message in framer.TakeMessages())
+                await SendAsync(socket, new { message }, ct);
+            if (output.Bytes.Length < OutputReadBytes)
+                return;
         }
-        return offset + read;
     }
 
     /// <summary>Accepts the socket and reads the key frame; a plain HTTP call gets a JSON 400, a bad key a refusal.</summary>
-    private static async Task<(WebSocket? Socket, Principal? Caller)> AcceptAsync(HttpContext context, AccountStore accounts)
+    private static async Task<(WebSocket? Socket, Principal? Caller)> AcceptAsync(HttpContext context, AccountStore accounts, JobRunner runner)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -217,18 +220,50 @@ internal static class JobSockets
             return (null, null);
         }
         var socket = await context.WebSockets.AcceptWebSocketAsync();
-        return (socket, await AuthenticateAsync(socket, accounts, context.RequestAborted));
+        var clock = context.RequestServices.GetRequiredService<TimeProvider>();
+        return (socket, await AuthenticateAsync(socket, accounts, TimeSpan.FromSeconds(runner.Options.KeyFrameTimeoutSeconds), clock, context.RequestAborted));
     }
 
-    private static async Task<Principal?> AuthenticateAsync(WebSocket socket, AccountStore accounts, CancellationToken ct)
+    private static async Task<Principal?> AuthenticateAsync(WebSocket socket, AccountStore accounts, TimeSpan timeout, TimeProvider clock, CancellationToken ct)
     {
-        var first = await ReceiveJsonAsync(socket, ct);
+        // A socket that never sends its key would hold a connection open forever. The receive is not
+        // cancelled on timeout (cancelling a WebSocket receive aborts the socket, and the client would
+        // see 1006 instead of a reason); the close is sent alongside it instead.
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var receive = ReceiveJsonAsync(socket, ct);
+        var expired = Task.Delay(timeout, clock, timer.Token);
+        if (await Task.WhenAny(receive, expired) != receive)
+        {
+            await RefuseWithoutReplyAsync(socket, Unauthorized, $"No key frame within {timeout.TotalSeconds:0.#} s; send {{\"TENSORPOOL_KEY\": \"<your key>\"}} first.", receive);
+            return null;
+        }
+        await timer.CancelAsync();
+        var first = await receive;
         var key = Field(first, "TENSORPOOL_KEY");
         var principal = key is null ? null : await accounts.AuthenticateAsync(key, ct);
         if (principal is null)
             await RefuseAsync(socket, Unauthorized,
                 key is null ? "The first message must be {\"TENSORPOOL_KEY\": \"<your key>\"}." : "Invalid API key. Check TENSORPOOL_KEY.", ct);
         return principal;
+    }
+
+    /// <summary>
+    /// Closes while a receive is still pending: only the close frame is sent, then the client's close
+    /// (which completes the pending receive) is awaited briefly; a silent client is then dropped.
+    /// </summary>
+    private static async Task RefuseWithoutReplyAsync(WebSocket socket, WebSocketCloseStatus code, string message, Task pendingReceive)
+    {
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await SendAsync(socket, new { message, status = "error" }, bound.Token);
+            await socket.CloseOutputAsync(code, message.Length > 120 ? message[..117] + "..." : message, bound.Token);
+            await pendingReceive.WaitAsync(bound.Token);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or TimeoutException)
+        {
+            // The client is gone or does not answer; disposing the socket ends the connection.
+        }
     }
 
     private static async Task RefuseAsync(WebSocket socket, WebSocketCloseStatus code, string message, CancellationToken ct)

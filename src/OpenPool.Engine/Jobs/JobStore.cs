@@ -78,10 +78,15 @@ internal sealed class JobStore(Database db, TimeProvider clock)
             return rows.AsList();
         }, ct);
 
-    /// <summary>Jobs the monitor watches: running or being canceled, or uploaded but not yet started.</summary>
+    /// <summary>
+    /// Jobs the monitor watches: running or being canceled, or not yet started; each with its
+    /// cluster's status (<see cref="JobRecord.ClusterStatus"/>), so one query tells which clusters went away.
+    /// </summary>
     public Task<IReadOnlyList<JobRecord>> ActiveAsync(CancellationToken ct) =>
         db.ReadAsync<IReadOnlyList<JobRecord>>(async c =>
-            (await c.QueryAsync<JobRecord>($"SELECT {Columns} {From} WHERE j.status IN ('pending', 'running', 'canceling')")).AsList(), ct);
+            (await c.QueryAsync<JobRecord>(
+                $"SELECT {Columns}, cl.status AS ClusterStatus {From} LEFT JOIN clusters cl ON cl.id = j.cluster_id " +
+                "WHERE j.status IN ('pending', 'running', 'canceling')")).AsList(), ct);
 
     public Task<bool> MarkUploadedAsync(string jobId, CancellationToken ct) =>
         db.WriteAsync(async (c, t) => await c.ExecuteAsync(

@@ -19,6 +19,8 @@ internal sealed class JobsOptions
     public double CancelGraceSeconds { get; set; } = 5;
     /// <summary>How often running jobs are checked.</summary>
     public double MonitorIntervalMs { get; set; } = 200;
+    /// <summary>How long a WebSocket client has to send its key frame before it is closed with 4401.</summary>
+    public double KeyFrameTimeoutSeconds { get; set; } = 10;
     /// <summary>The URL clients reach this engine by, for upload and download links; default: what the client connected to.</summary>
     public string? PublicUrl { get; set; }
     /// <summary>

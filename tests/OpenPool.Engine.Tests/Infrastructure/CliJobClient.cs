@@ -17,6 +17,12 @@ internal static class CliJobClient
         public IEnumerable<string> Messages => Frames.Where(f => f.TryGetProperty("message", out var m) && m.ValueKind == JsonValueKind.String)
             .Select(f => f.GetProperty("message").GetString()!);
 
+        /// <summary>The size of each frame as received (the raw WebSocket message), in order.</summary>
+        public IReadOnlyList<int> FrameBytes { get; init; } = [];
+
+        /// <summary>What the official CLI prints: <c>if msg: print(msg)</c> for every frame, so each non-empty message and a newline.</summary>
+        public string Printed => string.Concat(Messages.Where(m => m.Length > 0).Select(m => m + "\n"));
+
         public string? FinalStatus => Frames.LastOrDefault(f => f.TryGetProperty("status", out _)) is { ValueKind: JsonValueKind.Object } last
             ? last.GetProperty("status").GetString() : null;
     }
@@ -43,15 +49,22 @@ internal static class CliJobClient
         return new SocketResult(jobId, frames, socket.CloseStatus, socket.CloseStatusDescription);
     }
 
-    public static async Task<SocketResult> ListenAsync(Uri engine, string key, string jobId, TimeSpan? timeout = null)
+    /// <param name="onFrame">Called as each frame arrives, before the next is read (to observe what happened meanwhile).</param>
+    public static async Task<SocketResult> ListenAsync(Uri engine, string key, string jobId, TimeSpan? timeout = null, Func<JsonElement, Task>? onFrame = null)
     {
         using var socket = await ConnectAsync(engine, $"/job/listen/{jobId}");
         await SendAsync(socket, new Dictionary<string, object> { ["TENSORPOOL_KEY"] = key });
         var frames = new List<JsonElement>();
+        var sizes = new List<int>();
         using var deadline = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
-        while (await ReceiveAsync(socket, deadline.Token) is { } frame)
-            frames.Add(frame);
-        return new SocketResult(jobId, frames, socket.CloseStatus, socket.CloseStatusDescription);
+        while (await ReceiveFrameAsync(socket, deadline.Token) is { } received)
+        {
+            frames.Add(received.Frame);
+            sizes.Add(received.Bytes);
+            if (onFrame is not null)
+                await onFrame(received.Frame);
+        }
+        return new SocketResult(jobId, frames, socket.CloseStatus, socket.CloseStatusDescription) { FrameBytes = sizes };
     }
 
     /// <summary>Opens a listen socket and returns when the first output message arrives (for timing).</summary>
@@ -77,7 +90,10 @@ internal static class CliJobClient
     private static Task SendAsync(ClientWebSocket socket, object frame) =>
         socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(frame), WebSocketMessageType.Text, true, CancellationToken.None);
 
-    private static async Task<JsonElement?> ReceiveAsync(ClientWebSocket socket, CancellationToken ct = default)
+    private static async Task<JsonElement?> ReceiveAsync(ClientWebSocket socket, CancellationToken ct = default) =>
+        (await ReceiveFrameAsync(socket, ct))?.Frame;
+
+    private static async Task<(JsonElement Frame, int Bytes)?> ReceiveFrameAsync(ClientWebSocket socket, CancellationToken ct = default)
     {
         using var buffer = new MemoryStream();
         var chunk = new byte[64 * 1024];
@@ -92,7 +108,7 @@ internal static class CliJobClient
             }
             buffer.Write(chunk, 0, result.Count);
             if (result.EndOfMessage)
-                return JsonDocument.Parse(buffer.ToArray()).RootElement.Clone();
+                return (JsonDocument.Parse(buffer.ToArray()).RootElement.Clone(), (int)buffer.Length);
         }
     }
 
