@@ -28,6 +28,8 @@ internal sealed class JobsOptions
     /// single-user machine, where jobs then run as the engine's user and see its files.
     /// </summary>
     public SandboxMode Sandbox { get; set; } = SandboxMode.Bubblewrap;
+    /// <summary>The bubblewrap program: a name looked up on PATH, or a path.</summary>
+    public string Bubblewrap { get; set; } = "bwrap";
     /// <summary>Largest total size of the files a project unpacks to.</summary>
     public long MaxUnpackedBytes { get; set; } = 4L * 1024 * 1024 * 1024;
     /// <summary>Processes a tenant's node processes may run at once (RLIMIT_NPROC of the tenant's uid).</summary>

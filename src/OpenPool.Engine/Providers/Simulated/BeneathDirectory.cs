@@ -47,8 +47,8 @@ internal sealed class BeneathDirectory : IDisposable
     }
 
     /// <summary>
-    /// Every regular file and symbolic link beneath the root, and every directory, as '/'-separated
-    /// relative paths; links are listed, never followed. Stops after <paramref name="maxEntries"/>
+    /// Every file and symbolic link beneath the root, and every directory, as '/'-separated relative
+    /// paths; links are listed, never followed. Stops after <paramref name="maxEntries"/>
     /// entries or <paramref name="budget"/>, whichever comes first (<c>Complete</c> is false then).
     /// </summary>
     public (List<string> Files, HashSet<string> Directories, bool Complete) Walk(int maxEntries, TimeSpan budget, CancellationToken ct)

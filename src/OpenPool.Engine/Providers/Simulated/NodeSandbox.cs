@@ -42,10 +42,14 @@ internal sealed class NodeSandbox
     {
         _root = Path.Combine(engine.DataDir, "sim");
         Mode = jobs.Value.Sandbox;
+        Program = FindProgram(jobs.Value.Bubblewrap);
         _problem = new Lazy<string?>(Probe);
     }
 
     public SandboxMode Mode { get; }
+
+    /// <summary>bubblewrap's full path, or null when it is not installed.</summary>
+    public string? Program { get; }
 
     public static bool EngineIsRoot { get; } = GetEffectiveUid() == 0;
 
@@ -111,7 +115,7 @@ internal sealed class NodeSandbox
     {
         if (Unconfined)
             return [.. command];
-        return ["bwrap", .. SandboxArguments(node, command, environment)];
+        return [Program!, .. SandboxArguments(node, command, environment)];
     }
 
     /// <summary>
@@ -254,7 +258,7 @@ internal sealed class NodeSandbox
     /// <summary>Makes a throwaway sandbox once, as a job's would be made; null when that works.</summary>
     private string? Probe()
     {
-        if (!File.Exists("/usr/bin/bwrap") && !File.Exists("/bin/bwrap"))
+        if (Program is null)
             return "bubblewrap is not installed (apt-get install bubblewrap)";
         var probeRoot = Path.Combine(_root, "probe");
         try
@@ -264,7 +268,7 @@ internal sealed class NodeSandbox
             var node = new NodeContext("probe", probeRoot, uid, null, []);
             var expectedUid = (EngineIsRoot ? uid : InsideUid).ToString(CultureInfo.InvariantCulture);
             var check = $"test \"$(id -u)\" = {expectedUid} && test ! -e {Quote(_root)}";
-            var start = StartInfo(["bwrap", .. SandboxArguments(node, ["/bin/sh", "-c", check], new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" })], "/");
+            var start = StartInfo([Program, .. SandboxArguments(node, ["/bin/sh", "-c", check], new Dictionary<string, string> { ["PATH"] = "/usr/bin:/bin" })], "/");
             start.RedirectStandardError = true;
             start.RedirectStandardOutput = true;
             using var process = Process.Start(start)!;
@@ -281,6 +285,15 @@ internal sealed class NodeSandbox
         {
             return $"bubblewrap could not be started ({ex.Message})";
         }
+    }
+
+    private static string? FindProgram(string name)
+    {
+        if (name.Contains('/', StringComparison.Ordinal))
+            return File.Exists(name) ? Path.GetFullPath(name) : null;
+        return (System.Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, name))
+            .FirstOrDefault(File.Exists);
     }
 
     public static string Quote(string text) => "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";

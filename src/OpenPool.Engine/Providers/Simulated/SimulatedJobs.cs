@@ -281,7 +281,7 @@ internal sealed partial class SimulatedCloud
             var options = NodeSandbox.SandboxOptions(node, environment);
             await File.WriteAllTextAsync(Path.Combine(paths.Root, "bwrap.args"), string.Concat(options.Select(a => a + "\0")), ct);
             var command = string.Join(' ', NodeSandbox.CommandInside(node, [shell, runOnNode]).Select(NodeSandbox.Quote));
-            launch_.Append(CultureInfo.InvariantCulture, $"bwrap --args 3 -- {command} 3< bwrap.args >> output.log 2>&1 < /dev/null\n");
+            launch_.Append(CultureInfo.InvariantCulture, $"{NodeSandbox.Quote(sandbox.Program!)} --args 3 -- {command} 3< bwrap.args >> output.log 2>&1 < /dev/null\n");
         }
         launch_.Append("code=$?\n");
         launch_.Append("echo \"$code\" > exit_code.tmp && mv exit_code.tmp exit_code\n");
@@ -378,13 +378,23 @@ internal sealed partial class SimulatedCloud
             var isDirectory = output.EndsWith('/') || directories.Contains(trimmed);
             matcher.AddInclude(isDirectory ? trimmed + "/**/*" : trimmed);
         }
+        var limit = jobOptions.Value.MaxPullFiles;
+        // Only what can be downloaded is listed: a link leading out of the job or to no file, a pipe
+        // or a device is no output.
         var matched = matcher.Match("/", files.Select(f => "/" + f)).Files
             .Select(m => m.Path)
             .Order(StringComparer.Ordinal)
+            .Where(path => OpensBeneath(work, path))
+            .Take(limit + 1)
             .ToList();
-        var limit = jobOptions.Value.MaxPullFiles;
         var truncated = !complete || matched.Count > limit;
         return Task.FromResult(new JobOutputFiles(matched.Take(limit).ToList(), truncated));
+    }
+
+    private static bool OpensBeneath(BeneathDirectory work, string path)
+    {
+        using var file = work.OpenFile(path);
+        return file is not null;
     }
 
     public Task<Stream?> OpenOutputAsync(JobRef job, string path, CancellationToken ct)
