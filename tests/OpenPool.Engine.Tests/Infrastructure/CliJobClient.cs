@@ -49,6 +49,33 @@ internal static class CliJobClient
         return new SocketResult(jobId, frames, socket.CloseStatus, socket.CloseStatusDescription);
     }
 
+    /// <summary>
+    /// Pushes a job whose upload is exactly <paramref name="archive"/> (bytes an attacker crafted), through
+    /// the native-upload variant of the protocol our SDK speaks: the engine sends the signed link, the
+    /// client PUTs the bytes and answers with a result frame.
+    /// </summary>
+    public static async Task<SocketResult> PushArchiveAsync(Uri engine, string key, string tpConfig, string clusterId, byte[] archive)
+    {
+        using var socket = await ConnectAsync(engine, "/job/push");
+        await SendAsync(socket, new Dictionary<string, object> { ["TENSORPOOL_KEY"] = key });
+        await SendAsync(socket, new { tp_config = tpConfig, system = "Linux", cluster_id = clusterId, teardown_cluster = false, client_upload = true });
+        string? jobId = null;
+        var frames = new List<JsonElement>();
+        using var http = new HttpClient();
+        while (await ReceiveAsync(socket) is { } frame)
+        {
+            frames.Add(frame);
+            if (jobId is null && frame.TryGetProperty("job_id", out var id))
+                jobId = id.GetString();
+            if (frame.TryGetProperty("upload_url", out var url))
+            {
+                var put = await http.PutAsync(url.GetString(), new ByteArrayContent(archive));
+                await SendAsync(socket, new { type = "command_result", exit_code = put.IsSuccessStatusCode ? 0 : 1 });
+            }
+        }
+        return new SocketResult(jobId, frames, socket.CloseStatus, socket.CloseStatusDescription);
+    }
+
     /// <param name="onFrame">Called as each frame arrives, before the next is read (to observe what happened meanwhile).</param>
     public static async Task<SocketResult> ListenAsync(Uri engine, string key, string jobId, TimeSpan? timeout = null, Func<JsonElement, Task>? onFrame = null)
     {

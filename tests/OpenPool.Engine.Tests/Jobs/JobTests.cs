@@ -19,9 +19,11 @@ public sealed class JobEngineFixture : IAsyncLifetime, IDisposable
 
     public async Task InitializeAsync()
     {
+        // Something only the engine's environment holds: no job may see it (JobSandboxTests).
+        Environment.SetEnvironmentVariable("OPENPOOL_TEST_ENGINE_SECRET", Guid.NewGuid().ToString("N"));
         Engine = await EngineProcess.StartAsync(_dir.Path, "--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0",
             "--Simulated:RestartSeconds=0", "--Simulated:VolumeSeconds=0", "--Jobs:PythonVenv=false", "--Jobs:MaxActivePerCluster=3",
-            "--Jobs:MaxUploadBytes=1000000", "--Jobs:MaxOutputBytes=200000");
+            "--Jobs:MaxUploadBytes=1000000", "--Jobs:MaxOutputBytes=200000", "--Jobs:MaxUnpackedBytes=8000000");
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dir.Path, "admin.key"))).Trim();
     }
 

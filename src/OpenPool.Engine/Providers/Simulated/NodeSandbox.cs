@@ -136,6 +136,8 @@ internal sealed class NodeSandbox
         else
             args.AddRange(["--unshare-user", "--uid", InsideUid.ToString(CultureInfo.InvariantCulture), "--gid", InsideUid.ToString(CultureInfo.InvariantCulture)]);
         args.AddRange(["--hostname", node.InstanceId]);
+        // A parent that bwrap makes for a mount point is root-only (0700) when bwrap runs as root, so
+        // every directory above a mount is made explicitly (--dir makes it 0755).
         foreach (var top in new[] { "bin", "sbin", "lib", "lib32", "lib64", "libx32" })
         {
             var host = "/" + top;
@@ -145,7 +147,7 @@ internal sealed class NodeSandbox
             else if (Directory.Exists(host))
                 args.AddRange(["--ro-bind", host, host]);
         }
-        args.AddRange(["--ro-bind", "/usr", "/usr"]);
+        args.AddRange(["--ro-bind", "/usr", "/usr", "--dir", "/etc", "--dir", "/var"]);
         foreach (var entry in EtcEntries)
         {
             var host = "/etc/" + entry;
@@ -156,7 +158,6 @@ internal sealed class NodeSandbox
             args.AddRange(["--ro-bind", Path.Combine(node.Root, "etc", identity), "/etc/" + identity]);
         args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
             "--dir", "/home", "--bind", Path.Combine(node.Root, "home"), NodeHome]);
-        // Parents bwrap would make for a mount point are root-only (0700); made here they are 0755.
         if (node.Scripts is not null)
             args.AddRange(["--dir", "/opt", "--ro-bind", node.Scripts, ScriptsMount]);
         if (node.Volumes.Count > 0)

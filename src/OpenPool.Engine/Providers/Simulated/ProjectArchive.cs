@@ -115,6 +115,10 @@ internal static class ProjectArchive
         {
             throw new JobStartException("The uploaded project is not a valid .tar.gz archive: " + FirstLine(ex.Message));
         }
+        // TarWriter writes nothing at all for no entries, which tar refuses; an empty project is an
+        // archive of just its end (two zero blocks).
+        if (written.Count == 0)
+            await destination.WriteAsync(new byte[1024], ct);
         return notes;
     }
 

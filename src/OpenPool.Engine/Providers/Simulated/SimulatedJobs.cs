@@ -144,7 +144,7 @@ internal sealed partial class SimulatedCloud
             await File.WriteAllTextAsync(paths.Output, preface.ToString(), ct);
 
             await WriteScriptsAsync(launch, paths, node, workOnNode, ct);
-            var launcher = NodeSandbox.StartInfo(["setsid", "/bin/sh", Path.Combine(paths.Root, "launch.sh")], paths.Root);
+            var launcher = NodeSandbox.StartInfo(["setsid", File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh", Path.Combine(paths.Root, "launch.sh")], paths.Root);
             using (Process.Start(launcher) ?? throw new InvalidOperationException("could not start the job's launcher"))
             {
             }
@@ -260,12 +260,14 @@ internal sealed partial class SimulatedCloud
         var environment = sandbox.NodeEnvironment(node, workOnNode);
         environment["OPENPOOL_JOB_ID"] = launch.Job.JobId;
         var runOnNode = scriptsOnNode + "/run.sh";
-        var launch_ = new StringBuilder("#!/bin/sh\n");
+        // The launcher runs in bash where there is one: dash's ulimit has no -u.
+        var launch_ = new StringBuilder($"#!{shell}\n");
         launch_.Append(CultureInfo.InvariantCulture, $"# Written by OpenPool: starts job {launch.Job.JobId} on its node and records how it ended.\n");
         launch_.Append("echo $$ > pid.tmp && mv pid.tmp pid\n");
         // The job's own processes get SIGTERM on cancel; this shell waits for them and records the code.
         launch_.Append("trap : TERM\n");
-        launch_.Append(CultureInfo.InvariantCulture, $"ulimit -n {jobOptions.Value.MaxOpenFiles} 2>/dev/null\n");
+        // Where the engine may not raise a hard limit, the job keeps the lower one it inherited.
+        launch_.Append(CultureInfo.InvariantCulture, $"ulimit -n {jobOptions.Value.MaxOpenFiles} 2>/dev/null || ulimit -S -n \"$(ulimit -H -n)\"\n");
         launch_.Append(CultureInfo.InvariantCulture, $"ulimit -u {jobOptions.Value.MaxProcesses} 2>/dev/null\n");
         if (sandbox.Unconfined)
         {
