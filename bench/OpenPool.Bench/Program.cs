@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using OpenPool.Bench.Figures;
-using OpenPool.Bench.Scenarios;
 using OpenPool.Bench.Harness;
+using OpenPool.Bench.Scenarios;
 using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Bench;
@@ -74,5 +74,6 @@ public static class Program
         ["fuzz"] = (r, q, _) => Robustness.FuzzAsync(r, q),
         ["idempotency-race"] = (r, _, _) => Robustness.IdempotencyRaceAsync(r),
         ["tenants"] = (r, _, _) => Robustness.TenantsAsync(r),
+        ["jobs"] = (r, q, _) => JobStart.SandboxRatioAsync(r, q),
     };
 }

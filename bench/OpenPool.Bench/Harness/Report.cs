@@ -36,6 +36,7 @@ public sealed class Report
         ["fuzz_5xx"] = new('≤', 0),
         ["idempotency_race_clusters"] = new('=', 1),
         ["tenant_leaks"] = new('≤', 0),
+        ["job_start_sandbox_ratio"] = new('≤', 1.5),
     };
 
     private readonly List<Figure> _figures = [];

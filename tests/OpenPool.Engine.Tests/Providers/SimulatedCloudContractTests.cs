@@ -1,0 +1,82 @@
+using Dapper;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using OpenPool.Engine.Data;
+using OpenPool.Engine.Hosting;
+using OpenPool.Engine.Jobs;
+using OpenPool.Engine.Providers;
+using OpenPool.Engine.Providers.Simulated;
+using OpenPool.Engine.Tests.Infrastructure;
+
+namespace OpenPool.Engine.Tests.Providers;
+
+/// <summary>
+/// The simulated cloud held to the provider contract: a scratch SQLite database and data directory
+/// per case, a fake clock, and jobs in real bubblewrap sandboxes (the engine's default).
+/// </summary>
+public sealed class SimulatedCloudContractTests : CloudProviderContract, IDisposable
+{
+    private readonly TempDir _dir = new();
+    // Started at the real time, not a fixed date: the job runtime compares the clock with the
+    // modification times of its files, which the kernel stamps with the real one.
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+    private Database? _db;
+
+    private protected override async Task<ICloudProvider> StartAsync()
+    {
+        _db = Database.Sqlite(Path.Combine(_dir.Path, "openpool.db"));
+        await Migrator.MigrateAsync(_db, _clock);
+        return Restart();
+    }
+
+    private protected override ICloudProvider Restart() => Build(transientRate: 0, permanentRate: 0);
+
+    // Fault rates of 1 make the very next new provision meet the fault; it strikes before anything is reserved.
+    private protected override ICloudProvider FailingNextProvision(ProgressState failure) => failure switch
+    {
+        ProgressState.TransientFailure => Build(transientRate: 1, permanentRate: 0),
+        ProgressState.PermanentFailure => Build(transientRate: 0, permanentRate: 1),
+        _ => throw new ArgumentOutOfRangeException(nameof(failure), failure, "only failures can be injected"),
+    };
+
+    private protected override Task AdvanceAsync(TimeSpan by)
+    {
+        _clock.Advance(by);
+        return Task.CompletedTask;
+    }
+
+    private protected override Task<long> EffectsOfAsync(string requestId) =>
+        _db!.ReadAsync(c => c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM sim_effects WHERE request_id = @requestId", new { requestId }));
+
+    private protected override string PlaceSecretInEngineData(string secret)
+    {
+        var path = Path.Combine(_dir.Path, "contract-secret.txt");
+        File.WriteAllText(path, secret);
+        return path;
+    }
+
+    public void Dispose()
+    {
+        _db?.Dispose();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _dir.Dispose();
+    }
+
+    /// <summary>A provider as a freshly started engine builds it: nothing shared with the last one but the database and the data directory.</summary>
+    private SimulatedCloud Build(double transientRate, double permanentRate)
+    {
+        var simulated = new SimulatedOptions
+        {
+            ProvisionSeconds = 3,
+            ReleaseSeconds = 1,
+            VolumeSeconds = 1,
+            RestartSeconds = 2,
+            TransientFailureRate = transientRate,
+            PermanentFailureRate = permanentRate,
+            Seed = 1,
+        };
+        var engine = new EngineOptions { DataDir = _dir.Path, DatabasePath = _db!.SqlitePath };
+        var jobs = Options.Create(new JobsOptions());
+        return new SimulatedCloud(_db, Options.Create(simulated), engine, _clock, new NodeSandbox(engine, jobs), jobs);
+    }
+}
