@@ -10,6 +10,7 @@ command -v curl >/dev/null || need="$need curl"
 command -v tar >/dev/null || need="$need tar"
 { command -v setsid >/dev/null && command -v unshare >/dev/null; } || need="$need util-linux"
 command -v python3 >/dev/null || need="$need python3"
+command -v bwrap >/dev/null || need="$need bubblewrap"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || [ -n "${OPENPOOL_PG_BIN:-}" ] || need="$need postgresql"
 if [ -n "$need" ]; then
     sudo=""

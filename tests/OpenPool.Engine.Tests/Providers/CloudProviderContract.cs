@@ -567,19 +567,19 @@ public abstract class CloudProviderContract : IAsyncLifetime
     }
 
     /// <summary>A provisioned node with a job id on it (the job not yet received).</summary>
-    private async Task<JobRef> NewJobOnNodeAsync()
+    private protected async Task<JobRef> NewJobOnNodeAsync()
     {
         var done = await ProvisionAsync(NewProvision(nodes: 1));
         return new JobRef(done.Nodes!.Single().InstanceId, "j-" + Unique());
     }
 
-    private async Task ReceiveAsync(JobRef job)
+    private protected async Task ReceiveAsync(JobRef job)
     {
         var archive = ProjectArchive(("README", "contract\n"));
         Assert.Equal(archive.Length, await Provider.ReceiveProjectAsync(job, new MemoryStream(archive), 1 << 20, CancellationToken.None));
     }
 
-    private async Task StartAsync(JobRef job, params string[] commands)
+    private protected async Task StartAsync(JobRef job, params string[] commands)
     {
         // No Python venv: the cases are about the runtime, and a venv costs seconds on this machine.
         lock (_startedJobs)
@@ -607,7 +607,7 @@ public abstract class CloudProviderContract : IAsyncLifetime
         return buffer.ToArray();
     }
 
-    private async Task<JobProcessState> WaitForAsync(JobRef job, Func<JobProcessState, bool> condition)
+    private protected async Task<JobProcessState> WaitForAsync(JobRef job, Func<JobProcessState, bool> condition)
     {
         var deadline = DateTime.UtcNow + JobWait;
         while (true)
@@ -621,7 +621,7 @@ public abstract class CloudProviderContract : IAsyncLifetime
         }
     }
 
-    private static async Task<string> ReadAllOutputAsync(ICloudProvider provider, JobRef job)
+    private protected static async Task<string> ReadAllOutputAsync(ICloudProvider provider, JobRef job)
     {
         var text = new MemoryStream();
         while (true)

@@ -55,6 +55,56 @@ public sealed class SimulatedCloudContractTests : CloudProviderContract, IDispos
         return path;
     }
 
+    // Beyond the contract: how the simulated node recovers from an engine killed at the worst moments.
+
+    [Fact]
+    public async Task A_start_a_crash_cut_short_starts_afresh_from_the_intact_archive()
+    {
+        // An earlier job makes the node (its home, its user).
+        var earlier = await NewJobOnNodeAsync();
+        await ReceiveAsync(earlier);
+        await StartAsync(earlier, "true");
+        await WaitForAsync(earlier, s => s.Kind is JobProcessKind.Exited or JobProcessKind.Lost);
+        var job = earlier with { JobId = "j-" + Guid.NewGuid().ToString("N")[..12] };
+        await ReceiveAsync(job);
+
+        // What an engine killed mid-unpack leaves: its claim on the start, and half a tree that the
+        // node's user (tar runs as that user) wrote.
+        var node = Path.Combine(_dir.Path, "sim", "nodes", job.InstanceId);
+        File.WriteAllText(Path.Combine(node, "jobs", job.JobId, "launched"), "an-engine-that-died");
+        var work = Path.Combine(node, "home", "jobs", job.JobId);
+        Directory.CreateDirectory(work);
+        File.WriteAllText(Path.Combine(work, "half-unpacked.txt"), "left by the crash");
+        var uid = File.ReadAllText(Path.Combine(node, "uid")).Trim();
+        using (var chown = System.Diagnostics.Process.Start("chown", ["-R", $"{uid}:{uid}", work]))
+            await chown.WaitForExitAsync();
+
+        RestartProvider();
+        await StartAsync(job, "ls; cat README");
+        var state = await WaitForAsync(job, s => s.Kind is JobProcessKind.Exited or JobProcessKind.Lost);
+        Assert.Equal(JobProcessKind.Exited, state.Kind);
+        Assert.Equal(0, state.ExitCode);
+        var output = await ReadAllOutputAsync(Provider, job);
+        Assert.Contains("contract", output);
+        Assert.DoesNotContain("half-unpacked", output);
+    }
+
+    [Fact]
+    public async Task An_upload_a_crash_cut_short_leaves_no_partial_file_once_the_engine_is_back()
+    {
+        var job = await NewJobOnNodeAsync();
+        var jobRoot = Path.Combine(_dir.Path, "sim", "nodes", job.InstanceId, "jobs", job.JobId);
+        Directory.CreateDirectory(jobRoot);
+        var partial = Path.Combine(jobRoot, "project.tar.gz.part");
+        File.WriteAllText(partial, "the first half of an upload");
+
+        ((SimulatedCloud)RestartProvider()).RemoveInterruptedUploads();
+        Assert.False(File.Exists(partial));
+        await ReceiveAsync(job);
+        await StartAsync(job, "cat README");
+        Assert.Equal(0, (await WaitForAsync(job, s => s.Kind is JobProcessKind.Exited or JobProcessKind.Lost)).ExitCode);
+    }
+
     public void Dispose()
     {
         _db?.Dispose();

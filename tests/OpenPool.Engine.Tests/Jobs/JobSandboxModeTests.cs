@@ -1,0 +1,61 @@
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using OpenPool.Engine.Tests.Infrastructure;
+
+namespace OpenPool.Engine.Tests.Jobs;
+
+/// <summary>An engine that cannot make sandboxes, and one whose operator chose none.</summary>
+public sealed class JobSandboxModeTests
+{
+    private static readonly string[] Fast = ["--Simulated:ProvisionSeconds=0", "--Jobs:PythonVenv=false"];
+
+    [Fact]
+    public async Task Without_bubblewrap_the_engine_starts_says_so_once_and_only_the_operator_can_push()
+    {
+        using var data = new TempDir();
+        using var project = new TempDir();
+        await File.WriteAllTextAsync(Path.Combine(project.Path, "README"), "x");
+        await using var engine = await EngineProcess.StartAsync(data.Path, [.. Fast, "--Jobs:Bubblewrap=/nonexistent/bwrap"]);
+        var adminKey = (await File.ReadAllTextAsync(Path.Combine(data.Path, "admin.key"))).Trim();
+        var admin = engine.Client(adminKey);
+        var created = await (await admin.PostAsJsonAsync("/admin/users", new { email = "user@example.com" })).Json();
+        var userKey = created.GetProperty("api_key").GetString()!;
+        var user = engine.Client(userKey);
+
+        var userCluster = await JobEngineFixture.RunningClusterAsync(user);
+        var refused = await CliJobClient.PushAsync(engine.Url, userKey, project.Path, CliJobClient.Toml(["echo hi"]), userCluster);
+        Assert.Equal((WebSocketCloseStatus)4403, refused.CloseStatus);
+        Assert.Contains(refused.Messages, m => m.Contains("bubblewrap is not installed", StringComparison.Ordinal) && m.Contains("operator", StringComparison.Ordinal));
+        Assert.Null(refused.JobId);
+
+        var adminCluster = await JobEngineFixture.RunningClusterAsync(admin);
+        var pushed = await CliJobClient.PushAsync(engine.Url, adminKey, project.Path, CliJobClient.Toml(["echo operator-job"]), adminCluster);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, pushed.CloseStatus);
+        var listen = await CliJobClient.ListenAsync(engine.Url, adminKey, pushed.JobId!);
+        Assert.Equal("success", listen.FinalStatus);
+        Assert.Contains("operator-job", listen.Printed);
+
+        var lines = engine.Output.Split('\n');
+        Assert.Single(lines, l => l.StartsWith("Job sandbox: unavailable, bubblewrap is not installed", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task With_Sandbox_None_anyone_can_push_and_the_engine_says_jobs_are_unconfined()
+    {
+        using var data = new TempDir();
+        using var project = new TempDir();
+        await File.WriteAllTextAsync(Path.Combine(project.Path, "README"), "x");
+        await using var engine = await EngineProcess.StartAsync(data.Path, [.. Fast, "--Jobs:Sandbox=None"]);
+        var adminKey = (await File.ReadAllTextAsync(Path.Combine(data.Path, "admin.key"))).Trim();
+        var created = await (await engine.Client(adminKey).PostAsJsonAsync("/admin/users", new { email = "solo@example.com" })).Json();
+        var userKey = created.GetProperty("api_key").GetString()!;
+        var cluster = await JobEngineFixture.RunningClusterAsync(engine.Client(userKey));
+
+        var pushed = await CliJobClient.PushAsync(engine.Url, userKey, project.Path, CliJobClient.Toml(["echo solo-job; cat README"]), cluster);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, pushed.CloseStatus);
+        var listen = await CliJobClient.ListenAsync(engine.Url, userKey, pushed.JobId!);
+        Assert.Equal("success", listen.FinalStatus);
+        Assert.Contains("solo-job\nx", listen.Printed);
+        Assert.Single(engine.Output.Split('\n'), l => l.StartsWith("Job sandbox: none (Jobs:Sandbox=None)", StringComparison.Ordinal));
+    }
+}
