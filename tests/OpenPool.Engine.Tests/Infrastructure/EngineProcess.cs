@@ -34,9 +34,22 @@ internal sealed partial class EngineProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<EngineProcess> StartAsync(string dataDir, params string[] extraArgs)
+    public static Task<EngineProcess> StartAsync(string dataDir, params string[] extraArgs) => StartAsync(dataDir, asUid: null, extraArgs);
+
+    /// <param name="asUid">Run the engine as this unprivileged uid (through setpriv; the caller must be root and own nothing the engine needs).</param>
+    public static async Task<EngineProcess> StartAsync(string dataDir, int? asUid, params string[] extraArgs)
     {
-        var process = Process.Start(StartInfo(dataDir, "http://127.0.0.1:0", extraArgs))!;
+        var start = StartInfo(dataDir, "http://127.0.0.1:0", extraArgs);
+        if (asUid is { } uid)
+        {
+            start.ArgumentList.Insert(0, start.FileName);
+            foreach (var arg in new[] { "--", "--clear-groups", $"--regid={uid}", $"--reuid={uid}" })
+                start.ArgumentList.Insert(0, arg);
+            start.FileName = "setpriv";
+            start.Environment["DOTNET_CLI_HOME"] = dataDir; // dotnet wants a writable home
+            start.Environment["HOME"] = dataDir;
+        }
+        var process = Process.Start(start)!;
         var lines = new List<string>();
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         void Collect(string? line)

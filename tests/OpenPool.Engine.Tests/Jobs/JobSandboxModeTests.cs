@@ -40,6 +40,33 @@ public sealed class JobSandboxModeTests
     }
 
     [Fact]
+    public async Task An_engine_that_is_not_root_sandboxes_jobs_in_a_user_namespace_as_uid_1000()
+    {
+        const int nobody = 65534;
+        using var data = new TempDir();
+        using var project = new TempDir();
+        await File.WriteAllTextAsync(Path.Combine(project.Path, "README"), "x");
+        Assert.Equal(0, Chown(data.Path, nobody, nobody));
+        await using var engine = await EngineProcess.StartAsync(data.Path, nobody, Fast);
+        Assert.DoesNotContain("Job sandbox:", engine.Output, StringComparison.Ordinal);
+        var adminKey = (await File.ReadAllTextAsync(Path.Combine(data.Path, "admin.key"))).Trim();
+        var created = await (await engine.Client(adminKey).PostAsJsonAsync("/admin/users", new { email = "unprivileged@example.com" })).Json();
+        var userKey = created.GetProperty("api_key").GetString()!;
+        var cluster = await JobEngineFixture.RunningClusterAsync(engine.Client(userKey));
+
+        var pushed = await CliJobClient.PushAsync(engine.Url, userKey, project.Path,
+            CliJobClient.Toml([$"echo \"uid=$(id -u) user=$(whoami)\"; test -e {data.Path} && echo SEES-DATA-DIR; cat README"]), cluster);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, pushed.CloseStatus);
+        var listen = await CliJobClient.ListenAsync(engine.Url, userKey, pushed.JobId!);
+        Assert.Equal("success", listen.FinalStatus);
+        Assert.Contains("uid=1000 user=ubuntu\nx", listen.Printed);
+        Assert.DoesNotContain("SEES-DATA-DIR", listen.Printed);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]
+    private static extern int Chown([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int uid, int gid);
+
+    [Fact]
     public async Task With_Sandbox_None_anyone_can_push_and_the_engine_says_jobs_are_unconfined()
     {
         using var data = new TempDir();
