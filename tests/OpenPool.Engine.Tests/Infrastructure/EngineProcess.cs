@@ -131,6 +131,25 @@ internal sealed partial class EngineProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>SIGTERM, as an operator or a service manager stops the engine; true when it exited within <paramref name="patience"/>.</summary>
+    public async Task<bool> TerminateAsync(TimeSpan patience)
+    {
+        _ = SendSignal(_process.Id, 15);
+        using var wait = new CancellationTokenSource(patience);
+        try
+        {
+            await _process.WaitForExitAsync(wait.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int SendSignal(int pid, int signal);
+
     public async ValueTask DisposeAsync()
     {
         if (_disposed)

@@ -63,6 +63,29 @@ public sealed class JobSandboxModeTests
         Assert.DoesNotContain("SEES-DATA-DIR", listen.Printed);
     }
 
+    [Fact]
+    public async Task SIGTERM_stops_the_engine_while_pulls_walk_a_job_tree_full_of_link_loops()
+    {
+        using var data = new TempDir();
+        using var project = new TempDir();
+        await File.WriteAllTextAsync(Path.Combine(project.Path, "README"), "x");
+        await using var engine = await EngineProcess.StartAsync(data.Path, Fast);
+        var key = (await File.ReadAllTextAsync(Path.Combine(data.Path, "admin.key"))).Trim();
+        var client = engine.Client(key);
+        var cluster = await JobEngineFixture.RunningClusterAsync(client);
+        var pushed = await CliJobClient.PushAsync(engine.Url, key, project.Path,
+            CliJobClient.Toml(["for d in a b c d; do ln -s . $d; done; mkdir -p out; for i in $(seq 1 200); do ln -s .. out/up$i; done; echo ready; sleep 300"],
+                outputs: ["a/", "b/", "**/*"]),
+            cluster);
+        Assert.Equal("ready", await CliJobClient.FirstOutputAsync(engine.Url, key, pushed.JobId!));
+
+        // Pulls in flight while the engine is told to stop: each walk is bounded, none holds the engine up.
+        var pulls = Enumerable.Range(0, 4).Select(_ => client.GetAsync($"/job/pull/{pushed.JobId}")).ToList();
+        var first = await (await pulls[0]).Json();
+        Assert.Equal(["README"], first.GetProperty("download_map").EnumerateObject().Select(p => p.Name));
+        Assert.True(await engine.TerminateAsync(TimeSpan.FromSeconds(60)), "the engine was still running 60 s after SIGTERM");
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]
     private static extern int Chown([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int uid, int gid);
 

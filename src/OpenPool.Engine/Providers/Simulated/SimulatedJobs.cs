@@ -263,6 +263,8 @@ internal sealed partial class SimulatedCloud
         // The launcher runs in bash where there is one: dash's ulimit has no -u.
         var launch_ = new StringBuilder($"#!{shell}\n");
         launch_.Append(CultureInfo.InvariantCulture, $"# Written by OpenPool: starts job {launch.Job.JobId} on its node and records how it ended.\n");
+        // Nothing of the engine's stdio stays open in a job that outlives it (a terminal, a log pipe).
+        launch_.Append("exec < /dev/null > /dev/null 2>&1\n");
         launch_.Append("echo $$ > pid.tmp && mv pid.tmp pid\n");
         // The job's own processes get SIGTERM on cancel; this shell waits for them and records the code.
         launch_.Append("trap : TERM\n");
