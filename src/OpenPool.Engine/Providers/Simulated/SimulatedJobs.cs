@@ -261,22 +261,22 @@ internal sealed partial class SimulatedCloud
         environment["OPENPOOL_JOB_ID"] = launch.Job.JobId;
         var runOnNode = scriptsOnNode + "/run.sh";
         // The launcher runs in bash where there is one: dash's ulimit has no -u.
-        var launch_ = new StringBuilder($"#!{shell}\n");
-        launch_.Append(CultureInfo.InvariantCulture, $"# Written by OpenPool: starts job {launch.Job.JobId} on its node and records how it ended.\n");
+        var launcherScript = new StringBuilder($"#!{shell}\n");
+        launcherScript.Append(CultureInfo.InvariantCulture, $"# Written by OpenPool: starts job {launch.Job.JobId} on its node and records how it ended.\n");
         // Nothing of the engine's stdio stays open in a job that outlives it (a terminal, a log pipe).
-        launch_.Append("exec < /dev/null > /dev/null 2>&1\n");
-        launch_.Append("echo $$ > pid.tmp && mv pid.tmp pid\n");
+        launcherScript.Append("exec < /dev/null > /dev/null 2>&1\n");
+        launcherScript.Append("echo $$ > pid.tmp && mv pid.tmp pid\n");
         // The job's own processes get SIGTERM on cancel; this shell waits for them and records the code.
-        launch_.Append("trap : TERM\n");
+        launcherScript.Append("trap : TERM\n");
         // Where the engine may not raise a hard limit, the job keeps the lower one it inherited.
-        launch_.Append(CultureInfo.InvariantCulture, $"ulimit -n {jobOptions.Value.MaxOpenFiles} 2>/dev/null || ulimit -S -n \"$(ulimit -H -n)\"\n");
-        launch_.Append(CultureInfo.InvariantCulture, $"ulimit -u {jobOptions.Value.MaxProcesses} 2>/dev/null\n");
+        launcherScript.Append(CultureInfo.InvariantCulture, $"ulimit -n {jobOptions.Value.MaxOpenFiles} 2>/dev/null || ulimit -S -n \"$(ulimit -H -n)\"\n");
+        launcherScript.Append(CultureInfo.InvariantCulture, $"ulimit -u {jobOptions.Value.MaxProcesses} 2>/dev/null\n");
         if (sandbox.Unconfined)
         {
-            launch_.Append("env -i");
+            launcherScript.Append("env -i");
             foreach (var (name, value) in environment)
-                launch_.Append(' ').Append(NodeSandbox.Quote($"{name}={value}"));
-            launch_.Append(CultureInfo.InvariantCulture, $" {shell} {NodeSandbox.Quote(runOnNode)} >> output.log 2>&1 < /dev/null\n");
+                launcherScript.Append(' ').Append(NodeSandbox.Quote($"{name}={value}"));
+            launcherScript.Append(CultureInfo.InvariantCulture, $" {shell} {NodeSandbox.Quote(runOnNode)} >> output.log 2>&1 < /dev/null\n");
         }
         else
         {
@@ -285,11 +285,11 @@ internal sealed partial class SimulatedCloud
             var options = NodeSandbox.SandboxOptions(node, environment);
             await File.WriteAllTextAsync(Path.Combine(paths.Root, "bwrap.args"), string.Concat(options.Select(a => a + "\0")), ct);
             var command = string.Join(' ', NodeSandbox.CommandInside(node, [shell, runOnNode]).Select(NodeSandbox.Quote));
-            launch_.Append(CultureInfo.InvariantCulture, $"{NodeSandbox.Quote(sandbox.Program!)} --args 3 -- {command} 3< bwrap.args >> output.log 2>&1 < /dev/null\n");
+            launcherScript.Append(CultureInfo.InvariantCulture, $"{NodeSandbox.Quote(sandbox.Program!)} --args 3 -- {command} 3< bwrap.args >> output.log 2>&1 < /dev/null\n");
         }
-        launch_.Append("code=$?\n");
-        launch_.Append("echo \"$code\" > exit_code.tmp && mv exit_code.tmp exit_code\n");
-        await File.WriteAllTextAsync(Path.Combine(paths.Root, "launch.sh"), launch_.ToString(), ct);
+        launcherScript.Append("code=$?\n");
+        launcherScript.Append("echo \"$code\" > exit_code.tmp && mv exit_code.tmp exit_code\n");
+        await File.WriteAllTextAsync(Path.Combine(paths.Root, "launch.sh"), launcherScript.ToString(), ct);
     }
 
     public Task<IReadOnlyList<JobProcessState>> InspectJobsAsync(IReadOnlyList<JobRef> jobs, CancellationToken ct) =>
