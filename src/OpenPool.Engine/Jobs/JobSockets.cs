@@ -196,14 +196,10 @@ internal static class JobSockets
     {
         while (true)
         {
-            // Reading from one byte back also brings a break sealed exactly where the last read ended
-            // (the provider reports breaks after the offset asked for), which would otherwise be missed
-            // while the bytes around it were identical.
-            var from = Math.Max(0, framer.Offset - 1);
-            var skip = (int)(framer.Offset - from);
-            var output = await provider.ReadOutputAsync(node, from, OutputReadBytes, ct);
-            var fresh = output.Bytes.Length > skip ? output.Bytes.Span[skip..] : [];
-            framer.Append(fresh, output.Breaks);
+            // The breaks come from the offset asked for on, so one sealed exactly where the last read
+            // ended still cuts there.
+            var output = await provider.ReadOutputAsync(node, framer.Offset, OutputReadBytes, ct);
+            framer.Append(output.Bytes.Span, output.Breaks);
             foreach (var message in framer.TakeMessages())
                 await SendAsync(socket, new { message }, ct);
             if (output.Bytes.Length < OutputReadBytes)

@@ -91,7 +91,7 @@ internal interface ICloudProvider
 internal sealed record JobRef(string InstanceId, string JobId);
 
 /// <param name="Bytes">Output bytes from the offset asked for.</param>
-/// <param name="Breaks">Sealed break offsets (absolute, ascending) that fall after the offset asked for and at or before its end.</param>
+/// <param name="Breaks">Sealed break offsets (absolute, ascending) from the offset asked for to the end of the bytes, both included.</param>
 internal sealed record JobOutput(ReadOnlyMemory<byte> Bytes, IReadOnlyList<long> Breaks)
 {
     public static readonly JobOutput Empty = new(ReadOnlyMemory<byte>.Empty, []);

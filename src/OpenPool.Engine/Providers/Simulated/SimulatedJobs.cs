@@ -341,7 +341,7 @@ internal sealed partial class SimulatedCloud
             }
         }
         var end = offset + bytes.Length;
-        var breaks = (await ReadBreaksAsync(paths, ct)).Where(b => b > offset && b <= end).ToList();
+        var breaks = (await ReadBreaksAsync(paths, ct)).Where(b => b >= offset && b <= end).ToList();
         return new JobOutput(bytes, breaks);
     }
 
