@@ -17,6 +17,9 @@ internal static class DataDirectory
             Directory.CreateDirectory(options.DataDir);
             return;
         }
+        // Whatever the engine makes from here on is its owner's only; the few files a node's user must
+        // read (its passwd, its job scripts) are opened up one by one where they are made.
+        _ = NativeUmask(0x3F); // 077
         Directory.CreateDirectory(options.DataDir, OwnerOnlyDirectory);
         File.SetUnixFileMode(options.DataDir, OwnerOnlyDirectory);
         // The engine's own files sit at the top; the subdirectories (the simulated nodes) belong to
@@ -41,4 +44,7 @@ internal static class DataDirectory
             if (File.Exists(file))
                 File.SetUnixFileMode(file, OwnerOnlyFile);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "umask")]
+    private static extern uint NativeUmask(uint mask);
 }

@@ -64,7 +64,17 @@ internal sealed class JobMonitor(JobStore jobs, JobRunner runner, ICloudProvider
         if (job.Status == JobStatuses.Pending)
         {
             if (job.UploadReceivedAt is not null)
-                await runner.StartAsync(job, ct); // uploaded, but the push handler never started it
+            {
+                // Uploaded, but the push handler has not started it (the engine died, or the client is slow to answer).
+                try
+                {
+                    await runner.StartAsync(job, ct);
+                }
+                catch (JobStartException ex)
+                {
+                    await runner.FinishAsync(job, JobStatuses.Failed, null, ex.Message, ct); // the archive will not unpack any better later
+                }
+            }
             else if (now - job.CreatedAt > options.UploadUrlMinutes * 60_000)
                 await runner.FinishAsync(job, JobStatuses.Failed, null, "The project upload never arrived; push the job again.", ct);
             return;

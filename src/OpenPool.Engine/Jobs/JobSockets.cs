@@ -37,7 +37,11 @@ internal static class JobSockets
             return;
         var ct = context.RequestAborted;
 
-        var payload = await ReceiveJsonAsync(socket, ct);
+        var timeout = TimeSpan.FromSeconds(runner.Options.KeyFrameTimeoutSeconds);
+        var (arrived, payload) = await ReceiveWithinAsync(socket, timeout, context.RequestServices.GetRequiredService<TimeProvider>(), BadRequest,
+            $"No job payload within {timeout.TotalSeconds:0.#} s after the key; send {{\"tp_config\": ..., \"cluster_id\": ...}}.", ct);
+        if (!arrived)
+            return;
         var tpConfig = Field(payload, "tp_config");
         var clusterId = Field(payload, "cluster_id");
         var system = Field(payload, "system") ?? "Linux";
@@ -170,7 +174,7 @@ internal static class JobSockets
         {
             // Read the status before the output, so output written just before the end is never missed.
             var current = await jobs.GetAsync(job.Id, ct) ?? job;
-            await SendNewOutputAsync(socket, runner.Provider, job.Node, framer, ct);
+            await SendNewOutputAsync(socket, runner.Provider, job.Node, framer, runner.Options.MaxOutputBytes, ct);
             if (current.IsTerminal)
             {
                 var (last, statusPrefix) = framer.Finish();
@@ -180,7 +184,8 @@ internal static class JobSockets
                 await SendAsync(socket, new
                 {
                     status = success ? "success" : "error",
-                    message = statusPrefix + $"Job {current.Id} {JobRunner.Describe(current.Status, current.ExitCode)}.",
+                    message = statusPrefix + $"Job {current.Id} {JobRunner.Describe(current.Status, current.ExitCode)}." +
+                              (current.PublicMessage is { } why ? " " + why : ""),
                 }, ct);
                 await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "job ended", ct);
                 return;
@@ -191,18 +196,23 @@ internal static class JobSockets
 
     private const int OutputReadBytes = 256 * 1024;
 
-    /// <summary>Reads everything written so far and sends the messages it completes.</summary>
-    private static async Task SendNewOutputAsync(WebSocket socket, ICloudProvider provider, JobRef node, JobOutputFramer framer, CancellationToken ct)
+    /// <summary>
+    /// Reads everything written so far, up to the output limit, and sends the messages it completes.
+    /// The job holds its output file open and can make it any size (a sparse 100 GB truncate); no
+    /// listener is sent more than the limit that stops the job anyway.
+    /// </summary>
+    private static async Task SendNewOutputAsync(WebSocket socket, ICloudProvider provider, JobRef node, JobOutputFramer framer, long limit, CancellationToken ct)
     {
-        while (true)
+        while (framer.Offset < limit)
         {
             // The breaks come from the offset asked for on, so one sealed exactly where the last read
             // ended still cuts there.
-            var output = await provider.ReadOutputAsync(node, framer.Offset, OutputReadBytes, ct);
+            var want = (int)Math.Min(OutputReadBytes, limit - framer.Offset);
+            var output = await provider.ReadOutputAsync(node, framer.Offset, want, ct);
             framer.Append(output.Bytes.Span, output.Breaks);
             foreach (var message in framer.TakeMessages())
                 await SendAsync(socket, new { message }, ct);
-            if (output.Bytes.Length < OutputReadBytes)
+            if (output.Bytes.Length < want)
                 return;
         }
     }
@@ -222,25 +232,37 @@ internal static class JobSockets
 
     private static async Task<Principal?> AuthenticateAsync(WebSocket socket, AccountStore accounts, TimeSpan timeout, TimeProvider clock, CancellationToken ct)
     {
-        // A socket that never sends its key would hold a connection open forever. The receive is not
-        // cancelled on timeout (cancelling a WebSocket receive aborts the socket, and the client would
-        // see 1006 instead of a reason); the close is sent alongside it instead.
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var receive = ReceiveJsonAsync(socket, ct);
-        var expired = Task.Delay(timeout, clock, timer.Token);
-        if (await Task.WhenAny(receive, expired) != receive)
-        {
-            await RefuseWithoutReplyAsync(socket, Unauthorized, $"No key frame within {timeout.TotalSeconds:0.#} s; send {{\"TENSORPOOL_KEY\": \"<your key>\"}} first.", receive);
+        var (arrived, first) = await ReceiveWithinAsync(socket, timeout, clock, Unauthorized,
+            $"No key frame within {timeout.TotalSeconds:0.#} s; send {{\"TENSORPOOL_KEY\": \"<your key>\"}} first.", ct);
+        if (!arrived)
             return null;
-        }
-        await timer.CancelAsync();
-        var first = await receive;
         var key = Field(first, "TENSORPOOL_KEY");
         var principal = key is null ? null : await accounts.AuthenticateAsync(key, ct);
         if (principal is null)
             await RefuseAsync(socket, Unauthorized,
                 key is null ? "The first message must be {\"TENSORPOOL_KEY\": \"<your key>\"}." : "Invalid API key. Check TENSORPOOL_KEY.", ct);
         return principal;
+    }
+
+    /// <summary>
+    /// The next frame, or a refusal with <paramref name="code"/> when none arrives in time: a socket
+    /// that stays silent would otherwise hold a connection open forever. The receive is not cancelled
+    /// on timeout (cancelling a WebSocket receive aborts the socket, and the client would see 1006
+    /// instead of a reason); the close is sent alongside it instead.
+    /// </summary>
+    private static async Task<(bool Arrived, JsonElement? Frame)> ReceiveWithinAsync(WebSocket socket, TimeSpan timeout, TimeProvider clock,
+        WebSocketCloseStatus code, string refusal, CancellationToken ct)
+    {
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var receive = ReceiveJsonAsync(socket, ct);
+        var expired = Task.Delay(timeout, clock, timer.Token);
+        if (await Task.WhenAny(receive, expired) != receive)
+        {
+            await RefuseWithoutReplyAsync(socket, code, refusal, receive);
+            return (false, null);
+        }
+        await timer.CancelAsync();
+        return (true, await receive);
     }
 
     /// <summary>

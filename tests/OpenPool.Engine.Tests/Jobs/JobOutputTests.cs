@@ -239,6 +239,23 @@ public sealed class JobOutputTests(JobOutputEngineFixture fx) : IClassFixture<Jo
         Assert.Contains(texts, t => t.Contains("\"status\":\"error\"", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task An_authenticated_push_that_never_sends_its_payload_is_closed_with_4400()
+    {
+        var (_, key, _) = await ClusterAsync("silent-after-key@example.com");
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(fx.Url) { Scheme = "ws", Path = "/job/push" }.Uri, CancellationToken.None);
+        await socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["TENSORPOOL_KEY"] = key }),
+            WebSocketMessageType.Text, true, CancellationToken.None);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var buffer = new byte[4096];
+        while ((await socket.ReceiveAsync(buffer, deadline.Token)).MessageType != WebSocketMessageType.Close)
+        {
+        }
+        Assert.Equal((WebSocketCloseStatus)4400, socket.CloseStatus);
+        Assert.Contains("No job payload", socket.CloseStatusDescription, StringComparison.Ordinal);
+    }
+
     private static List<int> ProcessesWithArgument(string argument)
     {
         var found = new List<int>();

@@ -86,6 +86,30 @@ public sealed class JobSandboxModeTests
         Assert.True(await engine.TerminateAsync(TimeSpan.FromSeconds(60)), "the engine was still running 60 s after SIGTERM");
     }
 
+    [Fact]
+    public async Task Two_engines_on_one_host_never_give_their_tenants_the_same_uid()
+    {
+        var uids = new List<string>();
+        // Both data directories exist throughout: a range is handed out again only once its directory is gone.
+        using var first = new TempDir();
+        using var second = new TempDir();
+        foreach (var (data, i) in new[] { (first, 0), (second, 1) })
+        {
+            using var project = new TempDir();
+            await File.WriteAllTextAsync(Path.Combine(project.Path, "README"), "x");
+            await using var engine = await EngineProcess.StartAsync(data.Path, Fast);
+            var adminKey = (await File.ReadAllTextAsync(Path.Combine(data.Path, "admin.key"))).Trim();
+            var created = await (await engine.Client(adminKey).PostAsJsonAsync("/admin/users", new { email = $"first-tenant-{i}@example.com" })).Json();
+            var userKey = created.GetProperty("api_key").GetString()!;
+            var cluster = await JobEngineFixture.RunningClusterAsync(engine.Client(userKey));
+            var pushed = await CliJobClient.PushAsync(engine.Url, userKey, project.Path, CliJobClient.Toml(["echo uid=$(id -u)"]), cluster);
+            var listen = await CliJobClient.ListenAsync(engine.Url, userKey, pushed.JobId!);
+            uids.Add(listen.Printed.Split('\n').Single(l => l.StartsWith("uid=", StringComparison.Ordinal)));
+        }
+        // Both engines' first tenant: with a uid range per data directory they still differ.
+        Assert.NotEqual(uids[0], uids[1]);
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]
     private static extern int Chown([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int uid, int gid);
 

@@ -207,6 +207,69 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
     }
 
     [Fact]
+    public async Task A_job_that_makes_its_output_file_huge_and_sparse_sends_no_listener_more_than_the_limit()
+    {
+        var (_, key, clusterId) = await TenantAsync("sparse@example.com");
+        // The job holds its output open and can set its size at will: 50 MB of nothing, at once,
+        // beyond the fixture's 200 KB Jobs:MaxOutputBytes.
+        var (_, listen) = await RunAsync(key, clusterId, "echo before", "python3 -c 'import os; os.ftruncate(1, 50 * 1024 * 1024)'", "sleep 30");
+        Assert.Equal("error", listen.FinalStatus);
+        Assert.True(listen.Printed.Length <= 300_000, $"a listener was sent {listen.Printed.Length} characters");
+        Assert.Contains("Jobs:MaxOutputBytes", listen.Messages.Last(), StringComparison.Ordinal); // the final frame says why
+    }
+
+    [Fact]
+    public async Task An_upload_that_cannot_unpack_fails_with_its_reason_even_when_the_monitor_starts_it_first()
+    {
+        var (client, key, clusterId) = await TenantAsync("slow-answer@example.com");
+        var zeros = new byte[9 * 1024 * 1024];
+        var archive = TarGz(writer => writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "zeros.bin") { DataStream = new MemoryStream(zeros) }));
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(fx.Url) { Scheme = "ws", Path = "/job/push" }.Uri, CancellationToken.None);
+        await Send(socket, new Dictionary<string, object> { ["TENSORPOOL_KEY"] = key });
+        await Send(socket, new { tp_config = CliJobClient.Toml(["echo never"]), system = "Linux", cluster_id = clusterId, client_upload = true });
+        string? uploadUrl = null;
+        string? jobId = null;
+        while (uploadUrl is null)
+        {
+            var frame = await Receive(socket);
+            if (frame.TryGetProperty("job_id", out var id))
+                jobId = id.GetString();
+            if (frame.TryGetProperty("upload_url", out var link))
+                uploadUrl = link.GetString();
+        }
+        using var http = new HttpClient();
+        Assert.Equal(HttpStatusCode.OK, (await http.PutAsync(uploadUrl, new ByteArrayContent(archive))).StatusCode);
+
+        // The client is slow to report its upload: the monitor starts the job meanwhile, and fails it.
+        JsonElement job;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        do
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the monitor never started the uploaded job");
+            await Task.Delay(100);
+            job = (await (await client.GetAsync($"/job/info/{jobId}")).Json()).GetProperty("job_info");
+        }
+        while (job.GetProperty("status").GetString() == "pending");
+        Assert.Equal("failed", job.GetProperty("status").GetString());
+
+        await Send(socket, new { type = "command_result", exit_code = 0 });
+        var messages = new List<string>();
+        var buffer = new byte[64 * 1024];
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+            if (result.MessageType == WebSocketMessageType.Close)
+                break;
+            messages.Add(Encoding.UTF8.GetString(buffer, 0, result.Count));
+        }
+        Assert.NotEqual(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+        Assert.Contains(messages, m => m.Contains("Jobs:MaxUnpackedBytes", StringComparison.Ordinal));
+        var info = (await (await client.GetAsync($"/job/info/{jobId}")).Json()).GetProperty("message").GetString();
+        Assert.Contains("Jobs:MaxUnpackedBytes", info, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Commands_run_under_bash_and_see_the_process_limits()
     {
         var (_, key, clusterId) = await TenantAsync("basher@example.com");
@@ -274,6 +337,33 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
         Assert.Contains("one", Lines(listen));
         Assert.NotNull(client);
     }
+
+    [Fact]
+    public void A_descriptor_the_engine_inherited_is_closed_in_every_process_it_starts()
+    {
+        // As a service manager leaves a pipe or a log file open in the engine without close-on-exec.
+        var fd = OpenInheritable("/etc/hostname");
+        Assert.True(fd > 2);
+        try
+        {
+            Assert.Equal(0, Fcntl(fd, 1, 0) & 1);
+            OpenPool.Engine.Providers.Simulated.NodeSandbox.CloseInheritedDescriptorsOnExec();
+            Assert.Equal(1, Fcntl(fd, 1, 0) & 1);
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "open")]
+    private static extern int OpenInheritable([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int flags = 0);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "fcntl")]
+    private static extern int Fcntl(int fd, int command, int argument);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")]
+    private static extern int Close(int fd);
 
     private static PaxTarEntry File(string name, string content) =>
         new(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content)), Mode = (UnixFileMode)0x1A4 };

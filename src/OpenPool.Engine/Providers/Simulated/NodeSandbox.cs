@@ -34,6 +34,10 @@ internal sealed class NodeSandbox
         "python3", "pip.conf", "gitconfig", "vim", "skel", "magic", "magic.mime", "xdg", "login.defs",
     ];
 
+    /// <summary>Modes of what a node's user must read (bind-mounted into its sandbox).</summary>
+    public const UnixFileMode ReadableFile = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+    public const UnixFileMode ReadableDirectory = ReadableFile | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+
     private readonly string _root;
     private readonly Lock _uidLock = new();
     private readonly Lazy<string?> _problem;
@@ -64,8 +68,9 @@ internal sealed class NodeSandbox
     {
         if (!EngineIsRoot)
             return GetEffectiveUid();
-        // One uid per tenant for the life of the data directory, handed out in order: a hash could
-        // give two tenants the same uid.
+        // One uid per tenant for the life of the data directory, handed out in order (a hash could
+        // give two tenants the same uid), from a range of its own on this host: another engine here
+        // (a second data directory, a replica) must not hand the same uids to its tenants.
         var path = Path.Combine(_root, "tenant-uids.json");
         lock (_uidLock)
         {
@@ -73,11 +78,52 @@ internal sealed class NodeSandbox
             var map = File.Exists(path) ? JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(path)) ?? [] : [];
             if (map.TryGetValue(tenant, out var uid))
                 return uid;
-            uid = map.Count == 0 ? FirstTenantUid : map.Values.Max() + 1;
+            if (map.Count >= UidsPerEngine)
+                throw new InvalidOperationException($"this engine has handed out all {UidsPerEngine} tenant uids of its range");
+            uid = map.Count == 0 ? UidRangeStart() : map.Values.Max() + 1;
             map[tenant] = uid;
             File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(map));
             File.Move(path + ".tmp", path, overwrite: true);
             return uid;
+        }
+    }
+
+    private const int UidsPerEngine = 65536;
+    private const string HostRegistry = "/var/lib/openpool/uid-ranges.json";
+
+    /// <summary>
+    /// The first uid of this data directory's range, claimed once in a host-wide registry (under an
+    /// exclusive lock, as engines may start together); ranges of data directories that no longer
+    /// exist are handed out again.
+    /// </summary>
+    private int UidRangeStart()
+    {
+        var dataDir = Path.GetDirectoryName(_root)!;
+        Directory.CreateDirectory(Path.GetDirectoryName(HostRegistry)!);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                using var registryLock = new FileStream(HostRegistry + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                var ranges = File.Exists(HostRegistry)
+                    ? JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(HostRegistry)) ?? []
+                    : [];
+                if (!ranges.TryGetValue(dataDir, out var index))
+                {
+                    foreach (var gone in ranges.Keys.Where(dir => !Directory.Exists(dir)).ToList())
+                        ranges.Remove(gone);
+                    var taken = ranges.Values.ToHashSet();
+                    index = Enumerable.Range(0, int.MaxValue).First(i => !taken.Contains(i));
+                    ranges[dataDir] = index;
+                    File.WriteAllText(HostRegistry + ".tmp", JsonSerializer.Serialize(ranges));
+                    File.Move(HostRegistry + ".tmp", HostRegistry, overwrite: true);
+                }
+                return checked(FirstTenantUid + (index * UidsPerEngine));
+            }
+            catch (IOException) when (attempt < 200)
+            {
+                Thread.Sleep(25); // another engine holds the registry
+            }
         }
     }
 
@@ -90,6 +136,8 @@ internal sealed class NodeSandbox
             return;
         Directory.CreateDirectory(nodeRoot);
         Directory.CreateDirectory(home);
+        // A home as on any machine (0755): bwrap, no longer privileged when it enters it, must too.
+        SetMode(home, ReadableDirectory);
         if (EngineIsRoot)
             Chown(home, uid);
         Directory.CreateDirectory(etc);
@@ -99,6 +147,8 @@ internal sealed class NodeSandbox
             $"root:x:0:0:root:/root:/bin/bash\n{NodeUser}:x:{inside}:{inside}:{NodeUser}:{NodeHome}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
         File.WriteAllText(Path.Combine(etc, "group"), $"root:x:0:\n{NodeUser}:x:{inside}:\nnogroup:x:65534:\n");
         File.WriteAllText(Path.Combine(etc, "hostname"), instanceId + "\n");
+        foreach (var identity in Directory.EnumerateFiles(etc))
+            SetMode(identity, ReadableFile); // read inside the node by its user
         File.WriteAllText(Path.Combine(nodeRoot, "uid"), uid.ToString(CultureInfo.InvariantCulture)); // last: it marks the node prepared
     }
 
@@ -288,6 +338,29 @@ internal sealed class NodeSandbox
         }
     }
 
+    /// <summary>
+    /// Marks every descriptor the engine inherited (a service manager's pipe, a log file) close-on-exec,
+    /// so no node process gets one; the engine's own are opened that way already.
+    /// </summary>
+    public static void SetMode(string path, UnixFileMode mode)
+    {
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(path, mode);
+    }
+
+    public static void CloseInheritedDescriptorsOnExec()
+    {
+        const int getFlags = 1, setFlags = 2, closeOnExec = 1;
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var fd) || fd <= 2)
+                continue;
+            var flags = NativeMethods.Fcntl(fd, getFlags, 0);
+            if (flags >= 0 && (flags & closeOnExec) == 0)
+                _ = NativeMethods.Fcntl(fd, setFlags, flags | closeOnExec);
+        }
+    }
+
     private static string? FindProgram(string name)
     {
         if (name.Contains('/', StringComparison.Ordinal))
@@ -316,6 +389,9 @@ internal sealed record SandboxVolume(string HostPath, string MountPath);
 
 internal static class NativeMethods
 {
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    public static extern int Fcntl(int fd, int command, int argument);
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "geteuid")]
     public static extern uint GetEuid();
 

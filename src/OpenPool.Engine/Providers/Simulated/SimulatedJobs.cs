@@ -47,6 +47,8 @@ internal sealed partial class SimulatedCloud
         public string Pid => Path.Combine(Root, "pid");
         public string Launched => Path.Combine(Root, "launched");
         public string Breaks => Path.Combine(Root, "breaks");
+        /// <summary>Why this engine's start of the job failed for good (the message for its owner).</summary>
+        public string StartFailure => Path.Combine(Root, "start_failure");
         /// <summary>Shown read-only inside the sandbox: the run script and the commands.</summary>
         public string Scripts => Path.Combine(Root, "sandbox");
         public string Home => Path.Combine(NodeRoot, "home");
@@ -124,7 +126,12 @@ internal sealed partial class SimulatedCloud
             if (File.Exists(paths.Pid))
                 return;
             if (File.Exists(paths.Launched) && (await File.ReadAllTextAsync(paths.Launched, ct)).Trim() == _instance)
-                return; // this engine tried already: it either runs or failed for good
+            {
+                // This engine tried already: it runs, or it failed for good, and every caller hears so.
+                if (File.Exists(paths.StartFailure))
+                    throw new JobStartException(await File.ReadAllTextAsync(paths.StartFailure, ct));
+                return;
+            }
             if (!File.Exists(paths.Archive))
                 throw new JobStartException("The project upload is missing; push the job again.");
             await File.WriteAllTextAsync(paths.Launched, _instance, ct);
@@ -135,7 +142,17 @@ internal sealed partial class SimulatedCloud
             await sandbox.RunAsync(node, ["rm", "-rf", "--", workOnNode, sandbox.PathOnNode(node, paths.VenvInHome)], null, ct);
             File.Delete(paths.Output);
             File.Delete(paths.Breaks);
-            var notes = await UnpackAsync(launch, paths, node, workOnNode, ct);
+            File.Delete(paths.StartFailure);
+            IReadOnlyList<string> notes;
+            try
+            {
+                notes = await UnpackAsync(launch, paths, node, workOnNode, ct);
+            }
+            catch (JobStartException ex)
+            {
+                await File.WriteAllTextAsync(paths.StartFailure, ex.Message, CancellationToken.None);
+                throw;
+            }
             var preface = new StringBuilder();
             foreach (var note in notes.Take(50))
                 preface.Append("[openpool] ").Append(note).Append('\n');
@@ -188,7 +205,7 @@ internal sealed partial class SimulatedCloud
         try
         {
             (exitCode, errors) = await sandbox.RunAsync(node,
-                ["/bin/sh", "-c", "mkdir -p -- \"$1\" && exec tar -x -f - -C \"$1\" --no-same-owner --no-same-permissions", "unpack", workOnNode],
+                ["/bin/sh", "-c", "umask 022 && mkdir -p -- \"$1\" && exec tar -x -f - -C \"$1\" --no-same-owner --no-same-permissions", "unpack", workOnNode],
                 async stdin =>
                 {
                     await using var archive = File.OpenRead(paths.Archive);
@@ -256,6 +273,11 @@ internal sealed partial class SimulatedCloud
         run.Append("done\n");
         run.Append("exit \"$code\"\n");
         await File.WriteAllTextAsync(Path.Combine(paths.Scripts, "run.sh"), run.ToString(), ct);
+        // The node's user reads these through its sandbox; the rest of the job's record stays the engine's.
+        NodeSandbox.SetMode(paths.Scripts, NodeSandbox.ReadableDirectory);
+        NodeSandbox.SetMode(commands, NodeSandbox.ReadableDirectory);
+        foreach (var script in Directory.EnumerateFiles(paths.Scripts, "*.sh", SearchOption.AllDirectories))
+            NodeSandbox.SetMode(script, NodeSandbox.ReadableFile);
 
         var environment = sandbox.NodeEnvironment(node, workOnNode);
         environment["OPENPOOL_JOB_ID"] = launch.Job.JobId;
@@ -268,6 +290,7 @@ internal sealed partial class SimulatedCloud
         launcherScript.Append("echo $$ > pid.tmp && mv pid.tmp pid\n");
         // The job's own processes get SIGTERM on cancel; this shell waits for them and records the code.
         launcherScript.Append("trap : TERM\n");
+        launcherScript.Append("umask 022\n"); // the engine's own 077 is for its files, not the node's
         // Where the engine may not raise a hard limit, the job keeps the lower one it inherited.
         launcherScript.Append(CultureInfo.InvariantCulture, $"ulimit -n {jobOptions.Value.MaxOpenFiles} 2>/dev/null || ulimit -S -n \"$(ulimit -H -n)\"\n");
         launcherScript.Append(CultureInfo.InvariantCulture, $"ulimit -u {jobOptions.Value.MaxProcesses} 2>/dev/null\n");

@@ -20,6 +20,7 @@ internal sealed class SimulatedNodesStartup(SimulatedCloud cloud, NodeSandbox sa
     public Task StartAsync(CancellationToken cancellationToken)
     {
         cloud.RemoveInterruptedUploads();
+        NodeSandbox.CloseInheritedDescriptorsOnExec();
         if (sandbox.Mode == Jobs.SandboxMode.None)
             Console.WriteLine("Job sandbox: none (Jobs:Sandbox=None): jobs run as the engine's user and can read its files; use this only on a single-user machine.");
         else if (sandbox.Problem is { } problem)
