@@ -11,35 +11,13 @@ namespace OpenPool.Engine.Tests.Jobs;
 /// A real engine for the output and lifetime tests: the default output limit (seq 1 150000 writes
 /// about 1 MB) and a short key-frame timeout, so the refusal test need not wait 10 s.
 /// </summary>
-public sealed class JobOutputEngineFixture : IAsyncLifetime, IDisposable
+public sealed class JobOutputEngineFixture : RealEngineFixture
 {
-    private readonly TempDir _dir = new();
-
-    internal EngineProcess Engine { get; private set; } = null!;
-    public string AdminKey { get; private set; } = "";
-    public Uri Url => Engine.Url;
-
-    public async Task InitializeAsync()
-    {
-        Engine = await EngineProcess.StartAsync(_dir.Path, "--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0",
-            "--Simulated:RestartSeconds=0", "--Simulated:VolumeSeconds=0", "--Jobs:PythonVenv=false", "--Jobs:KeyFrameTimeoutSeconds=1");
-        AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dir.Path, "admin.key"))).Trim();
-    }
-
-    public async Task<(HttpClient Client, string Key)> NewUserAsync(string email)
-    {
-        var created = await (await Engine.Client(AdminKey).PostAsJsonAsync("/admin/users", new { email })).Json();
-        var key = created.GetProperty("api_key").GetString()!;
-        return (Engine.Client(key), key);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Engine.DisposeAsync();
-        _dir.Dispose();
-    }
-
-    public void Dispose() => _dir.Dispose();
+    protected override string[] Settings =>
+    [
+        "--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0", "--Simulated:RestartSeconds=0", "--Simulated:VolumeSeconds=0",
+        "--Jobs:PythonVenv=false", "--Jobs:KeyFrameTimeoutSeconds=1",
+    ];
 }
 
 public sealed class JobOutputTests(JobOutputEngineFixture fx) : IClassFixture<JobOutputEngineFixture>, IDisposable

@@ -224,20 +224,8 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
         var (client, key, clusterId) = await TenantAsync("slow-answer@example.com");
         var zeros = new byte[9 * 1024 * 1024];
         var archive = TarGz(writer => writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "zeros.bin") { DataStream = new MemoryStream(zeros) }));
-        using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new UriBuilder(fx.Url) { Scheme = "ws", Path = "/job/push" }.Uri, CancellationToken.None);
-        await Send(socket, new Dictionary<string, object> { ["TENSORPOOL_KEY"] = key });
-        await Send(socket, new { tp_config = CliJobClient.Toml(["echo never"]), system = "Linux", cluster_id = clusterId, client_upload = true });
-        string? uploadUrl = null;
-        string? jobId = null;
-        while (uploadUrl is null)
-        {
-            var frame = await Receive(socket);
-            if (frame.TryGetProperty("job_id", out var id))
-                jobId = id.GetString();
-            if (frame.TryGetProperty("upload_url", out var link))
-                uploadUrl = link.GetString();
-        }
+        var (socket, jobId, uploadUrl) = await OpenNativePushAsync(key, clusterId, CliJobClient.Toml(["echo never"]));
+        using var _ = socket;
         using var http = new HttpClient();
         Assert.Equal(HttpStatusCode.OK, (await http.PutAsync(uploadUrl, new ByteArrayContent(archive))).StatusCode);
 
@@ -293,20 +281,8 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
     {
         var (client, key, clusterId) = await TenantAsync("racer@example.com");
         var archive = TarGz(writer => writer.WriteEntry(File("f.txt", "one")));
-        using var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new UriBuilder(fx.Url) { Scheme = "ws", Path = "/job/push" }.Uri, CancellationToken.None);
-        await Send(socket, new Dictionary<string, object> { ["TENSORPOOL_KEY"] = key });
-        await Send(socket, new { tp_config = CliJobClient.Toml(["cat f.txt"]), system = "Linux", cluster_id = clusterId, client_upload = true });
-        string? uploadUrl = null;
-        string? jobId = null;
-        while (uploadUrl is null)
-        {
-            var frame = await Receive(socket);
-            if (frame.TryGetProperty("job_id", out var id))
-                jobId = id.GetString();
-            if (frame.TryGetProperty("upload_url", out var link))
-                uploadUrl = link.GetString();
-        }
+        var (socket, jobId, uploadUrl) = await OpenNativePushAsync(key, clusterId, CliJobClient.Toml(["cat f.txt"]));
+        using var _ = socket;
 
         // The first upload: headers and half the body by hand, so it is surely in progress.
         var url = new Uri(uploadUrl);
@@ -319,7 +295,7 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
         await stream.FlushAsync();
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!Directory.EnumerateDirectories(Path.Combine(fx.DataDir, "sim", "nodes"))
-                   .Any(node => System.IO.File.Exists(Path.Combine(node, "jobs", jobId!, "project.tar.gz.part"))))
+                   .Any(node => System.IO.File.Exists(Path.Combine(node, "jobs", jobId, "project.tar.gz.part"))))
         {
             Assert.True(DateTime.UtcNow < deadline, "the first upload never reached the node");
             await Task.Delay(20);
@@ -333,7 +309,7 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
         var read = await stream.ReadAsync(reply);
         Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(reply, 0, read), StringComparison.Ordinal);
         await Send(socket, new { type = "command_result", exit_code = 0 });
-        var listen = await CliJobClient.ListenAsync(fx.Url, key, jobId!, TimeSpan.FromSeconds(120));
+        var listen = await CliJobClient.ListenAsync(fx.Url, key, jobId, TimeSpan.FromSeconds(120));
         Assert.Contains("one", Lines(listen));
         Assert.NotNull(client);
     }
@@ -364,6 +340,26 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")]
     private static extern int Close(int fd);
+
+    /// <summary>Starts a push as the SDK does (native upload) and stops where the client would upload: at the signed link.</summary>
+    private async Task<(ClientWebSocket Socket, string JobId, string UploadUrl)> OpenNativePushAsync(string key, string clusterId, string toml)
+    {
+        var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(fx.Url) { Scheme = "ws", Path = "/job/push" }.Uri, CancellationToken.None);
+        await Send(socket, new Dictionary<string, object> { ["TENSORPOOL_KEY"] = key });
+        await Send(socket, new { tp_config = toml, system = "Linux", cluster_id = clusterId, client_upload = true });
+        string? uploadUrl = null;
+        string? jobId = null;
+        while (uploadUrl is null)
+        {
+            var frame = await Receive(socket);
+            if (frame.TryGetProperty("job_id", out var id))
+                jobId = id.GetString();
+            if (frame.TryGetProperty("upload_url", out var link))
+                uploadUrl = link.GetString();
+        }
+        return (socket, jobId!, uploadUrl);
+    }
 
     private static PaxTarEntry File(string name, string content) =>
         new(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content)), Mode = (UnixFileMode)0x1A4 };

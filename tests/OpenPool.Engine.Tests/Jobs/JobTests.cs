@@ -7,8 +7,11 @@ using OpenPool.Engine.Tests.Infrastructure;
 
 namespace OpenPool.Engine.Tests.Jobs;
 
-/// <summary>One real engine process for the job tests, which need Kestrel: the client's curl uploads to it.</summary>
-public sealed class JobEngineFixture : IAsyncLifetime, IDisposable
+/// <summary>
+/// One real engine process for a class of job tests, which need Kestrel (the client's curl uploads
+/// to it); each fixture says only which settings its engine runs with.
+/// </summary>
+public abstract class RealEngineFixture : IAsyncLifetime, IDisposable
 {
     private readonly TempDir _dir = new();
 
@@ -17,13 +20,14 @@ public sealed class JobEngineFixture : IAsyncLifetime, IDisposable
     public Uri Url => Engine.Url;
     public string DataDir => _dir.Path;
 
+    /// <summary>The engine's settings beyond its data directory and address.</summary>
+    protected abstract string[] Settings { get; }
+
     public async Task InitializeAsync()
     {
         // Something only the engine's environment holds: no job may see it (JobSandboxTests).
         Environment.SetEnvironmentVariable("OPENPOOL_TEST_ENGINE_SECRET", Guid.NewGuid().ToString("N"));
-        Engine = await EngineProcess.StartAsync(_dir.Path, "--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0",
-            "--Simulated:RestartSeconds=0", "--Simulated:VolumeSeconds=0", "--Jobs:PythonVenv=false", "--Jobs:MaxActivePerCluster=3",
-            "--Jobs:MaxUploadBytes=1000000", "--Jobs:MaxOutputBytes=200000", "--Jobs:MaxUnpackedBytes=8000000");
+        Engine = await EngineProcess.StartAsync(_dir.Path, Settings);
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dir.Path, "admin.key"))).Trim();
     }
 
@@ -36,6 +40,29 @@ public sealed class JobEngineFixture : IAsyncLifetime, IDisposable
         return (Client(key), key);
     }
 
+    public async Task DisposeAsync()
+    {
+        await Engine.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    public void Dispose()
+    {
+        _dir.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>Small limits, so the tests reach them with small projects.</summary>
+public sealed class JobEngineFixture : RealEngineFixture
+{
+    protected override string[] Settings =>
+    [
+        "--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0", "--Simulated:RestartSeconds=0", "--Simulated:VolumeSeconds=0",
+        "--Jobs:PythonVenv=false", "--Jobs:MaxActivePerCluster=3", "--Jobs:MaxUploadBytes=1000000", "--Jobs:MaxOutputBytes=200000",
+        "--Jobs:MaxUnpackedBytes=8000000",
+    ];
+
     public static async Task<string> RunningClusterAsync(HttpClient client)
     {
         var (clusterId, requestId, _) = await client.CreateClusterAsync();
@@ -43,14 +70,6 @@ public sealed class JobEngineFixture : IAsyncLifetime, IDisposable
         Assert.Equal("COMPLETED", result.Final.GetProperty("status").GetString());
         return clusterId;
     }
-
-    public async Task DisposeAsync()
-    {
-        await Engine.DisposeAsync();
-        _dir.Dispose();
-    }
-
-    public void Dispose() => _dir.Dispose();
 }
 
 public sealed class JobTests(JobEngineFixture fx) : IClassFixture<JobEngineFixture>, IDisposable
