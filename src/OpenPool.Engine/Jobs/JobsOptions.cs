@@ -34,6 +34,8 @@ internal sealed class JobsOptions
     public long MaxUnpackedBytes { get; set; } = 4L * 1024 * 1024 * 1024;
     /// <summary>Processes a tenant's node processes may run at once (RLIMIT_NPROC of the tenant's uid).</summary>
     public int MaxProcesses { get; set; } = 4096;
+    /// <summary>Memory all processes of one node may use together, where the engine can make cgroups (root, a writable memory controller).</summary>
+    public long MaxNodeMemoryBytes { get; set; } = 8L * 1024 * 1024 * 1024;
     /// <summary>Open files per node process (RLIMIT_NOFILE).</summary>
     public int MaxOpenFiles { get; set; } = 65536;
     /// <summary>Most files one pull lists; a job's tree is walked for at most 10 s or 200,000 entries.</summary>

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Net.WebSockets;
 using OpenPool.Engine.Tests.Infrastructure;
@@ -108,6 +109,33 @@ public sealed class JobSandboxModeTests
         }
         // Both engines' first tenant: with a uid range per data directory they still differ.
         Assert.NotEqual(uids[0], uids[1]);
+    }
+
+    [Fact]
+    public async Task A_node_that_uses_more_than_its_memory_has_its_job_killed_and_the_engine_lives_on()
+    {
+        using var data = new TempDir();
+        using var project = new TempDir();
+        await File.WriteAllTextAsync(Path.Combine(project.Path, "README"), "x");
+        await using var engine = await EngineProcess.StartAsync(data.Path, [.. Fast, "--Jobs:MaxNodeMemoryBytes=134217728"]); // 128 MB
+        var key = (await File.ReadAllTextAsync(Path.Combine(data.Path, "admin.key"))).Trim();
+        var client = engine.Client(key);
+        var cluster = await JobEngineFixture.RunningClusterAsync(client);
+
+        var small = await CliJobClient.PushAsync(engine.Url, key, project.Path,
+            CliJobClient.Toml(["python3 -c 'x = bytearray(16 * 1024 * 1024); x[::4096] = b\"1\" * len(x[::4096]); print(\"fits\")'"]), cluster);
+        var fits = await CliJobClient.ListenAsync(engine.Url, key, small.JobId!);
+        Assert.True(fits.FinalStatus == "success", fits.Printed);
+
+        // Touching every page makes the memory real: 512 MB cannot be had within 128 MB.
+        var large = await CliJobClient.PushAsync(engine.Url, key, project.Path,
+            CliJobClient.Toml(["python3 -c 'x = bytearray(512 * 1024 * 1024); x[::4096] = b\"1\" * len(x[::4096]); print(\"too-much\")'"]), cluster);
+        var killed = await CliJobClient.ListenAsync(engine.Url, key, large.JobId!, TimeSpan.FromSeconds(120));
+        Assert.Equal("error", killed.FinalStatus);
+        Assert.DoesNotContain("too-much", killed.Printed.Split('\n')); // bash's "Killed" line quotes the command; the print never ran
+        var job = (await (await client.GetAsync($"/job/info/{large.JobId}")).Json()).GetProperty("job_info");
+        Assert.Equal(137, job.GetProperty("exit_code").GetInt32()); // SIGKILL, from the OOM killer
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]

@@ -55,6 +55,74 @@ internal sealed class NodeSandbox
     /// <summary>bubblewrap's full path, or null when it is not installed.</summary>
     public string? Program { get; }
 
+    /// <summary>
+    /// Where node memory cgroups go (<c>…/openpool</c> under cgroup v2 with the memory controller, or
+    /// under v1's memory hierarchy), or null where the engine cannot make them (not root, read-only
+    /// cgroup file system): then node memory is not limited.
+    /// </summary>
+    public string? MemoryCgroups => _memoryCgroups.Value;
+
+    private readonly Lazy<string?> _memoryCgroups = new(FindMemoryCgroups);
+
+    private static string? FindMemoryCgroups()
+    {
+        if (!EngineIsRoot)
+            return null;
+        var unified = "/sys/fs/cgroup";
+        var candidates = File.Exists(Path.Combine(unified, "cgroup.controllers"))
+            ? File.ReadAllText(Path.Combine(unified, "cgroup.controllers")).Split(' ', StringSplitOptions.TrimEntries).Contains("memory") ? [unified] : Array.Empty<string>()
+            : [Path.Combine(unified, "memory")];
+        foreach (var root in candidates)
+        {
+            var ours = Path.Combine(root, "openpool");
+            try
+            {
+                Directory.CreateDirectory(ours);
+                if (root == unified)
+                {
+                    // Memory limits must be handed down to our directory and from it to each node's.
+                    File.WriteAllText(Path.Combine(root, "cgroup.subtree_control"), "+memory");
+                    File.WriteAllText(Path.Combine(ours, "cgroup.subtree_control"), "+memory");
+                }
+                return ours;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // not ours to change here
+            }
+        }
+        return null;
+    }
+
+    /// <summary>Shell lines that put the calling shell (and so everything it starts) in the node's memory cgroup; empty where there are none.</summary>
+    public string JoinMemoryCgroup(string instanceId, long limitBytes)
+    {
+        if (MemoryCgroups is not { } root)
+            return "";
+        var cgroup = Quote(Path.Combine(root, instanceId));
+        var limitFile = File.Exists("/sys/fs/cgroup/cgroup.controllers") ? "memory.max" : "memory.limit_in_bytes";
+        var limit = limitBytes.ToString(CultureInfo.InvariantCulture);
+        // Swap counts too where the kernel can say so, or a node beyond its memory would only swap.
+        var swap = File.Exists("/sys/fs/cgroup/cgroup.controllers") ? "memory.swap.max" : "memory.memsw.limit_in_bytes";
+        var swapValue = swap == "memory.swap.max" ? "0" : limit;
+        return $"mkdir -p {cgroup} && echo {limit} > {cgroup}/{limitFile} && {{ [ ! -e {cgroup}/{swap} ] || echo {swapValue} > {cgroup}/{swap}; }} && echo $$ > {cgroup}/cgroup.procs\n";
+    }
+
+    /// <summary>Removes a released node's memory cgroup (once its processes are gone; harmless before).</summary>
+    public void RemoveMemoryCgroup(string instanceId)
+    {
+        if (MemoryCgroups is not { } root)
+            return;
+        try
+        {
+            Directory.Delete(Path.Combine(root, instanceId));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // still busy, or gone already
+        }
+    }
+
     public static bool EngineIsRoot { get; } = GetEffectiveUid() == 0;
 
     /// <summary>Null when node processes are sandboxed; otherwise why not, in one line for the operator.</summary>

@@ -294,6 +294,8 @@ internal sealed partial class SimulatedCloud
         // Where the engine may not raise a hard limit, the job keeps the lower one it inherited.
         launcherScript.Append(CultureInfo.InvariantCulture, $"ulimit -n {jobOptions.Value.MaxOpenFiles} 2>/dev/null || ulimit -S -n \"$(ulimit -H -n)\"\n");
         launcherScript.Append(CultureInfo.InvariantCulture, $"ulimit -u {jobOptions.Value.MaxProcesses} 2>/dev/null\n");
+        // All of a node's jobs share its memory, as on a machine; a node beyond it meets the OOM killer.
+        launcherScript.Append(sandbox.JoinMemoryCgroup(launch.Job.InstanceId, jobOptions.Value.MaxNodeMemoryBytes));
         if (sandbox.Unconfined)
         {
             launcherScript.Append("env -i");
@@ -456,6 +458,7 @@ internal sealed partial class SimulatedCloud
                 continue;
             foreach (var job in Directory.EnumerateDirectories(jobsDir))
                 SignalLauncher(Path.Combine(job, "pid"), SigKill);
+            sandbox.RemoveMemoryCgroup(instance);
         }
     }
 
