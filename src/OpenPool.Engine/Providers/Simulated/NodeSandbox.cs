@@ -22,6 +22,10 @@ internal sealed class NodeSandbox
     /// <summary>Where the engine's per-job scripts appear inside the sandbox, read-only.</summary>
     public const string ScriptsMount = "/opt/openpool";
     private const int InsideUid = 1000;
+    private const string SearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /// <summary>The shell a GPU node's user has (bash), and the one commands and launchers run under.</summary>
+    public static string Shell { get; } = File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh";
     private const int FirstTenantUid = 3_000_000;
 
     // Host configuration a program commonly needs (name resolution, certificates, the interpreter
@@ -60,38 +64,34 @@ internal sealed class NodeSandbox
     /// under v1's memory hierarchy), or null where the engine cannot make them (not root, read-only
     /// cgroup file system): then node memory is not limited.
     /// </summary>
-    public string? MemoryCgroups => _memoryCgroups.Value;
+    public MemoryCgroupRoot? MemoryCgroups => _memoryCgroups.Value;
 
-    private readonly Lazy<string?> _memoryCgroups = new(FindMemoryCgroups);
+    private readonly Lazy<MemoryCgroupRoot?> _memoryCgroups = new(FindMemoryCgroups);
 
-    private static string? FindMemoryCgroups()
+    private static MemoryCgroupRoot? FindMemoryCgroups()
     {
         if (!EngineIsRoot)
             return null;
-        var unified = "/sys/fs/cgroup";
-        var candidates = File.Exists(Path.Combine(unified, "cgroup.controllers"))
-            ? File.ReadAllText(Path.Combine(unified, "cgroup.controllers")).Split(' ', StringSplitOptions.TrimEntries).Contains("memory") ? [unified] : Array.Empty<string>()
-            : [Path.Combine(unified, "memory")];
-        foreach (var root in candidates)
+        const string mount = "/sys/fs/cgroup";
+        var unified = File.Exists(Path.Combine(mount, "cgroup.controllers"));
+        if (unified && !File.ReadAllText(Path.Combine(mount, "cgroup.controllers")).Split(' ', StringSplitOptions.TrimEntries).Contains("memory"))
+            return null;
+        var ours = Path.Combine(unified ? mount : Path.Combine(mount, "memory"), "openpool");
+        try
         {
-            var ours = Path.Combine(root, "openpool");
-            try
+            Directory.CreateDirectory(ours);
+            if (unified)
             {
-                Directory.CreateDirectory(ours);
-                if (root == unified)
-                {
-                    // Memory limits must be handed down to our directory and from it to each node's.
-                    File.WriteAllText(Path.Combine(root, "cgroup.subtree_control"), "+memory");
-                    File.WriteAllText(Path.Combine(ours, "cgroup.subtree_control"), "+memory");
-                }
-                return ours;
+                // Memory limits must be handed down to our directory and from it to each node's.
+                File.WriteAllText(Path.Combine(mount, "cgroup.subtree_control"), "+memory");
+                File.WriteAllText(Path.Combine(ours, "cgroup.subtree_control"), "+memory");
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                // not ours to change here
-            }
+            return new MemoryCgroupRoot(ours, unified);
         }
-        return null;
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null; // not ours to change here
+        }
     }
 
     /// <summary>Shell lines that put the calling shell (and so everything it starts) in the node's memory cgroup; empty where there are none.</summary>
@@ -99,13 +99,13 @@ internal sealed class NodeSandbox
     {
         if (MemoryCgroups is not { } root)
             return "";
-        var cgroup = Quote(Path.Combine(root, instanceId));
-        var limitFile = File.Exists("/sys/fs/cgroup/cgroup.controllers") ? "memory.max" : "memory.limit_in_bytes";
+        var cgroup = Quote(Path.Combine(root.Path, instanceId));
         var limit = limitBytes.ToString(CultureInfo.InvariantCulture);
         // Swap counts too where the kernel can say so, or a node beyond its memory would only swap.
-        var swap = File.Exists("/sys/fs/cgroup/cgroup.controllers") ? "memory.swap.max" : "memory.memsw.limit_in_bytes";
-        var swapValue = swap == "memory.swap.max" ? "0" : limit;
-        return $"mkdir -p {cgroup} && echo {limit} > {cgroup}/{limitFile} && {{ [ ! -e {cgroup}/{swap} ] || echo {swapValue} > {cgroup}/{swap}; }} && echo $$ > {cgroup}/cgroup.procs\n";
+        var (limitFile, swapFile, swapValue) = root.Unified
+            ? ("memory.max", "memory.swap.max", "0")
+            : ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", limit);
+        return $"mkdir -p {cgroup} && echo {limit} > {cgroup}/{limitFile} && {{ [ ! -e {cgroup}/{swapFile} ] || echo {swapValue} > {cgroup}/{swapFile}; }} && echo $$ > {cgroup}/cgroup.procs\n";
     }
 
     /// <summary>Removes a released node's memory cgroup (once its processes are gone; harmless before).</summary>
@@ -115,7 +115,7 @@ internal sealed class NodeSandbox
             return;
         try
         {
-            Directory.Delete(Path.Combine(root, instanceId));
+            Directory.Delete(Path.Combine(root.Path, instanceId));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -300,11 +300,11 @@ internal sealed class NodeSandbox
         var home = Unconfined ? Path.Combine(node.Root, "home") : NodeHome;
         return new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ["PATH"] = SearchPath,
             ["HOME"] = home,
             ["USER"] = NodeUser,
             ["LOGNAME"] = NodeUser,
-            ["SHELL"] = File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh",
+            ["SHELL"] = Shell,
             ["LANG"] = "C.UTF-8",
             ["PWD"] = workDirectory,
             ["HOSTNAME"] = node.InstanceId,
@@ -358,7 +358,7 @@ internal sealed class NodeSandbox
         foreach (var arg in args.Skip(1))
             start.ArgumentList.Add(arg);
         start.Environment.Clear();
-        start.Environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        start.Environment["PATH"] = SearchPath;
         start.Environment["LANG"] = "C.UTF-8";
         return start;
     }
@@ -406,16 +406,16 @@ internal sealed class NodeSandbox
         }
     }
 
-    /// <summary>
-    /// Marks every descriptor the engine inherited (a service manager's pipe, a log file) close-on-exec,
-    /// so no node process gets one; the engine's own are opened that way already.
-    /// </summary>
     public static void SetMode(string path, UnixFileMode mode)
     {
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(path, mode);
     }
 
+    /// <summary>
+    /// Marks every descriptor the engine inherited (a service manager's pipe, a log file) close-on-exec,
+    /// so no node process gets one; the engine's own are opened that way already.
+    /// </summary>
     public static void CloseInheritedDescriptorsOnExec()
     {
         const int getFlags = 1, setFlags = 2, closeOnExec = 1;
@@ -454,6 +454,9 @@ internal sealed class NodeSandbox
 internal sealed record NodeContext(string InstanceId, string Root, int Uid, string? Scripts, IReadOnlyList<SandboxVolume> Volumes);
 
 internal sealed record SandboxVolume(string HostPath, string MountPath);
+
+/// <param name="Unified">cgroup v2 (memory.max) rather than v1's memory hierarchy (memory.limit_in_bytes).</param>
+internal sealed record MemoryCgroupRoot(string Path, bool Unified);
 
 internal static class NativeMethods
 {

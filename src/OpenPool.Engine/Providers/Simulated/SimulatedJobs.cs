@@ -161,7 +161,7 @@ internal sealed partial class SimulatedCloud
             await File.WriteAllTextAsync(paths.Output, preface.ToString(), ct);
 
             await WriteScriptsAsync(launch, paths, node, workOnNode, ct);
-            var launcher = NodeSandbox.StartInfo(["setsid", File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh", Path.Combine(paths.Root, "launch.sh")], paths.Root);
+            var launcher = NodeSandbox.StartInfo(["setsid", NodeSandbox.Shell, Path.Combine(paths.Root, "launch.sh")], paths.Root);
             using (Process.Start(launcher) ?? throw new InvalidOperationException("could not start the job's launcher"))
             {
             }
@@ -238,7 +238,7 @@ internal sealed partial class SimulatedCloud
 
     private async Task WriteScriptsAsync(JobLaunch launch, JobPaths paths, NodeContext node, string workOnNode, CancellationToken ct)
     {
-        var shell = File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh";
+        var shell = NodeSandbox.Shell;
         var commands = Path.Combine(paths.Scripts, "commands");
         Directory.CreateDirectory(commands);
         for (var i = 0; i < launch.Commands.Count; i++)
