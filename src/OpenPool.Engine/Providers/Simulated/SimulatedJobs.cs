@@ -27,7 +27,7 @@ internal sealed partial class SimulatedCloud
     // Which engine process claimed a job's start: a claim by an engine that has since died is a start
     // that a crash interrupted, and is made again from the intact archive.
     private readonly string _instance = Guid.NewGuid().ToString("N");
-    private readonly ConcurrentDictionary<string, byte> _starting = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<Task>> _starting = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _uploading = new(StringComparer.Ordinal);
 
     private string NodesRoot => Path.Combine(engine.DataDir, "sim", "nodes");
@@ -117,62 +117,69 @@ internal sealed partial class SimulatedCloud
 
     public async Task StartJobAsync(JobLaunch launch, CancellationToken ct)
     {
-        // One start at a time per job in this engine (the push handler and the monitor may race).
-        if (!_starting.TryAdd(launch.Job.JobId, 0))
-            return;
+        // One start at a time per job in this engine: the push handler and the monitor may race, and
+        // the one that comes second waits for the first and hears how it went.
+        var attempt = new Lazy<Task>(() => StartOnceAsync(launch, ct));
+        var shared = _starting.GetOrAdd(launch.Job.JobId, attempt);
         try
         {
-            var paths = PathsOf(launch.Job);
-            if (File.Exists(paths.Pid))
-                return;
-            if (File.Exists(paths.Launched) && (await File.ReadAllTextAsync(paths.Launched, ct)).Trim() == _instance)
-            {
-                // This engine tried already: it runs, or it failed for good, and every caller hears so.
-                if (File.Exists(paths.StartFailure))
-                    throw new JobStartException(await File.ReadAllTextAsync(paths.StartFailure, ct));
-                return;
-            }
-            if (!File.Exists(paths.Archive))
-                throw new JobStartException("The project upload is missing; push the job again.");
-            await File.WriteAllTextAsync(paths.Launched, _instance, ct);
-
-            var node = NodeOf(launch, paths);
-            var workOnNode = sandbox.PathOnNode(node, paths.WorkInHome);
-            // Whatever an interrupted start left goes first, removed as the node's user.
-            await sandbox.RunAsync(node, ["rm", "-rf", "--", workOnNode, sandbox.PathOnNode(node, paths.VenvInHome)], null, ct);
-            File.Delete(paths.Output);
-            File.Delete(paths.Breaks);
-            File.Delete(paths.StartFailure);
-            IReadOnlyList<string> notes;
-            try
-            {
-                notes = await UnpackAsync(launch, paths, node, workOnNode, ct);
-            }
-            catch (JobStartException ex)
-            {
-                await File.WriteAllTextAsync(paths.StartFailure, ex.Message, CancellationToken.None);
-                throw;
-            }
-            var preface = new StringBuilder();
-            foreach (var note in notes.Take(50))
-                preface.Append("[openpool] ").Append(note).Append('\n');
-            if (notes.Count > 50)
-                preface.Append(CultureInfo.InvariantCulture, $"[openpool] ...and {notes.Count - 50} more entries skipped\n");
-            await File.WriteAllTextAsync(paths.Output, preface.ToString(), ct);
-
-            await WriteScriptsAsync(launch, paths, node, workOnNode, ct);
-            var launcher = NodeSandbox.StartInfo(["setsid", NodeSandbox.Shell, Path.Combine(paths.Root, "launch.sh")], paths.Root);
-            using (Process.Start(launcher) ?? throw new InvalidOperationException("could not start the job's launcher"))
-            {
-            }
-            // The launcher writes its pid first; wait for it so that a crash from here on finds a started job.
-            for (var i = 0; i < 200 && !File.Exists(paths.Pid); i++)
-                await Task.Delay(25, ct);
+            await shared.Value;
         }
         finally
         {
-            _starting.TryRemove(launch.Job.JobId, out _);
+            if (ReferenceEquals(shared, attempt))
+                _starting.TryRemove(KeyValuePair.Create(launch.Job.JobId, attempt));
         }
+    }
+
+    private async Task StartOnceAsync(JobLaunch launch, CancellationToken ct)
+    {
+        var paths = PathsOf(launch.Job);
+        if (File.Exists(paths.Pid))
+            return;
+        if (File.Exists(paths.Launched) && (await File.ReadAllTextAsync(paths.Launched, ct)).Trim() == _instance)
+        {
+            // This engine tried already: it runs, or it failed for good, and every caller hears so.
+            if (File.Exists(paths.StartFailure))
+                throw new JobStartException(await File.ReadAllTextAsync(paths.StartFailure, ct));
+            return;
+        }
+        if (!File.Exists(paths.Archive))
+            throw new JobStartException("The project upload is missing; push the job again.");
+        await File.WriteAllTextAsync(paths.Launched, _instance, ct);
+
+        var node = NodeOf(launch, paths);
+        var workOnNode = sandbox.PathOnNode(node, paths.WorkInHome);
+        // Whatever an interrupted start left goes first, removed as the node's user.
+        await sandbox.RunAsync(node, ["rm", "-rf", "--", workOnNode, sandbox.PathOnNode(node, paths.VenvInHome)], null, ct);
+        File.Delete(paths.Output);
+        File.Delete(paths.Breaks);
+        File.Delete(paths.StartFailure);
+        IReadOnlyList<string> notes;
+        try
+        {
+            notes = await UnpackAsync(launch, paths, node, workOnNode, ct);
+        }
+        catch (JobStartException ex)
+        {
+            await File.WriteAllTextAsync(paths.StartFailure, ex.Message, CancellationToken.None);
+            throw;
+        }
+        var preface = new StringBuilder();
+        foreach (var note in notes.Take(50))
+            preface.Append("[openpool] ").Append(note).Append('\n');
+        if (notes.Count > 50)
+            preface.Append(CultureInfo.InvariantCulture, $"[openpool] ...and {notes.Count - 50} more entries skipped\n");
+        await File.WriteAllTextAsync(paths.Output, preface.ToString(), ct);
+
+        await WriteScriptsAsync(launch, paths, node, workOnNode, ct);
+        var launcher = NodeSandbox.StartInfo(["setsid", NodeSandbox.Shell, Path.Combine(paths.Root, "launch.sh")], paths.Root);
+        using (Process.Start(launcher) ?? throw new InvalidOperationException("could not start the job's launcher"))
+        {
+        }
+        // The launcher writes its pid first; wait for it so that a crash from here on finds a started job.
+        for (var i = 0; i < 200 && !File.Exists(paths.Pid); i++)
+            await Task.Delay(25, ct);
     }
 
     private NodeContext NodeOf(JobLaunch launch, JobPaths paths)
@@ -325,7 +332,7 @@ internal sealed partial class SimulatedCloud
         var paths = PathsOf(job);
         var output = new FileInfo(paths.Output);
         var outputBytes = output.Exists ? output.Length : 0;
-        if (File.Exists(paths.ExitCode) && int.TryParse(File.ReadAllText(paths.ExitCode).Trim(), out var code))
+        if (ReadExitCode(paths) is { } code)
             return new JobProcessState(JobProcessKind.Exited, code, outputBytes);
         if (ReadLauncherPid(paths.Pid) is not { } pid)
         {
@@ -335,7 +342,25 @@ internal sealed partial class SimulatedCloud
                 ? new JobProcessState(JobProcessKind.Lost, OutputBytes: outputBytes)
                 : new JobProcessState(JobProcessKind.Starting, OutputBytes: outputBytes);
         }
-        return new JobProcessState(IsLauncherAlive(pid, paths.Pid) ? JobProcessKind.Running : JobProcessKind.Lost, OutputBytes: outputBytes);
+        if (IsLauncherAlive(pid, paths.Pid))
+            return new JobProcessState(JobProcessKind.Running, OutputBytes: outputBytes);
+        // The launcher writes the exit code and then exits: one that ended between the first look
+        // and now has left its code, and only a launcher gone without one lost its job.
+        return ReadExitCode(paths) is { } last
+            ? new JobProcessState(JobProcessKind.Exited, last, outputBytes)
+            : new JobProcessState(JobProcessKind.Lost, OutputBytes: outputBytes);
+    }
+
+    private static int? ReadExitCode(JobPaths paths)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(paths.ExitCode).Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var code) ? code : null;
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
     }
 
     private static int? ReadLauncherPid(string pidFile)
