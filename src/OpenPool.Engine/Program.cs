@@ -4,6 +4,7 @@ using OpenPool.Engine.Clusters;
 using OpenPool.Engine.Hosting;
 using OpenPool.Engine.Http;
 using OpenPool.Engine.Jobs;
+using OpenPool.Engine.ObjectStorage;
 using OpenPool.Engine.OpenApi;
 using OpenPool.Engine.Providers.Simulated;
 using OpenPool.Engine.Requests;
@@ -21,6 +22,7 @@ try
     builder.Services.AddStorage(builder.Configuration);
     builder.Services.AddJobs(builder.Configuration);
     builder.Services.AddSimulatedCloud(builder.Configuration);
+    builder.AddObjectStorage();
     builder.Services.AddEngineOpenApi();
 
     var app = builder.Build();
@@ -39,6 +41,7 @@ try
     app.MapJobs();
     app.MapJobSockets();
     app.MapSimulated();
+    app.MapObjectStorage();
     app.MapEngineOpenApi();
 
     await app.PrepareEngineAsync();
