@@ -33,10 +33,58 @@ public abstract class AuthTests(Backend backend) : IDisposable
     }
 
     [Fact]
+    public async Task The_401_and_403_answers_keep_their_exact_bodies()
+    {
+        var missing = await _engine.ClientWithKey(null).GetAsync("/cluster/list");
+        Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
+        Assert.Equal("application/json; charset=utf-8", missing.Content.Headers.ContentType?.ToString());
+        Assert.Equal("{\"message\":\"Missing API key. Send it as 'Authorization: Bearer <TENSORPOOL_KEY>'.\",\"error\":\"unauthorized\"}",
+            await missing.Content.ReadAsStringAsync());
+        Assert.False(missing.Headers.Contains("WWW-Authenticate"));
+
+        foreach (var header in new[] { "Bearer tpk_not-a-real-key", "bearer garbage" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/cluster/list");
+            request.Headers.TryAddWithoutValidation("Authorization", header);
+            var invalid = await _engine.CreateClient().SendAsync(request);
+            Assert.Equal(HttpStatusCode.Unauthorized, invalid.StatusCode);
+            Assert.Equal("{\"message\":\"Invalid API key. Check TENSORPOOL_KEY.\",\"error\":\"unauthorized\"}", await invalid.Content.ReadAsStringAsync());
+        }
+
+        // Another scheme, or an empty bearer, is no key at all.
+        foreach (var header in new[] { "Basic dXNlcjpwYXNz", "Bearer  ", "AWS4-HMAC-SHA256 Credential=AKIA/20250101/us-east-1/s3/aws4_request" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/cluster/list");
+            request.Headers.TryAddWithoutValidation("Authorization", header);
+            var response = await _engine.CreateClient().SendAsync(request);
+            Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+            Assert.StartsWith("Missing API key.", (await response.Json()).GetProperty("message").GetString());
+        }
+
+        var user = await _engine.NewUserAsync("exact@example.com");
+        var forbidden = await user.GetAsync("/admin/users");
+        Assert.Equal(HttpStatusCode.Forbidden, forbidden.StatusCode);
+        Assert.Equal("{\"message\":\"This endpoint needs the operator's admin key.\",\"error\":\"forbidden\"}", await forbidden.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Healthz_needs_no_key()
     {
         var response = await _engine.ClientWithKey(null).GetAsync("/healthz");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // A key that is wrong does not matter where none is needed.
+        Assert.Equal(HttpStatusCode.OK, (await _engine.ClientWithKey("tpk_not-a-real-key").GetAsync("/healthz")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Unknown_routes_answer_the_json_404_with_or_without_a_key()
+    {
+        foreach (var key in new string?[] { null, "tpk_not-a-real-key" })
+        {
+            var response = await _engine.ClientWithKey(key).GetAsync("/no/such/route");
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.Equal("not_found", (await response.Json()).GetProperty("error").GetString());
+        }
     }
 
     [Fact]
@@ -47,6 +95,8 @@ public abstract class AuthTests(Backend backend) : IDisposable
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         Assert.NotNull((await response.Json()).GetProperty("message").GetString());
         Assert.Equal(HttpStatusCode.Forbidden, (await user.GetAsync("/admin/simulated/effects")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _engine.Admin().GetAsync("/admin/simulated/effects")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _engine.Admin().GetAsync("/admin/users")).StatusCode);
     }
 
     [Fact]

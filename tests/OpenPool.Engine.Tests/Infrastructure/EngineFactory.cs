@@ -38,13 +38,16 @@ public sealed class EngineFactory : WebApplicationFactory<Program>
 
     public Backend Backend { get; }
 
+    /// <summary>More host configuration, after the settings (test services, a startup filter).</summary>
+    public Action<IWebHostBuilder>? WebHost { get; init; }
+
     public string DataDir => _dir.Path;
 
     public string AdminKey
     {
         get
         {
-            _ = Server; // the admin key is written when the engine first starts
+            _ = Services; // starts the engine (TestServer or Kestrel), which writes the admin key
             return File.ReadAllText(Path.Combine(DataDir, "admin.key")).Trim();
         }
     }
@@ -54,6 +57,7 @@ public sealed class EngineFactory : WebApplicationFactory<Program>
         builder.UseSetting("data-dir", DataDir);
         foreach (var (key, value) in _settings)
             builder.UseSetting(key, value);
+        WebHost?.Invoke(builder);
     }
 
     public HttpClient ClientWithKey(string? key)
