@@ -68,6 +68,7 @@ internal static class EngineHosting
     public static void AddAccounts(this IServiceCollection services)
     {
         services.AddSingleton<AccountStore>();
+        services.AddEngineAuthentication();
         services.AddSingleton<SshKeyStore>();
         services.AddSingleton<Idempotency>();
         services.AddSingleton<AdminBootstrap>();
