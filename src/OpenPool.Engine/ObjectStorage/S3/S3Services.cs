@@ -4,6 +4,7 @@ internal static class S3Services
 {
     public static void AddS3Endpoint(this WebApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<IBucketCatalog, BucketCatalog>();
     }
 
     public static void MapS3Endpoint(this WebApplication app)
