@@ -25,11 +25,22 @@ internal sealed class S3Sweeper(IBlobStore blobs, Database db, IOptions<ObjectSt
             {
                 await SweepAsync(stoppingToken);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
             {
                 log.LogWarning(ex, "Object storage sweep failed; it runs again in an hour");
             }
-            await Task.Delay(TimeSpan.FromHours(1), clock, stoppingToken);
+            try
+            {
+                await Task.Delay(TimeSpan.FromHours(1), clock, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return; // stopping (or a start that failed): not a fault of the sweep
+            }
         }
     }
 
