@@ -11,6 +11,9 @@ command -v tar >/dev/null || need="$need tar"
 { command -v setsid >/dev/null && command -v unshare >/dev/null; } || need="$need util-linux"
 command -v python3 >/dev/null || need="$need python3"
 command -v bwrap >/dev/null || need="$need bubblewrap"
+# Real S3 clients for the object storage tests (awscli comes from pip or the image).
+command -v rclone >/dev/null || need="$need rclone"
+command -v s3cmd >/dev/null || need="$need s3cmd"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || [ -n "${OPENPOOL_PG_BIN:-}" ] || need="$need postgresql"
 if [ -n "$need" ]; then
     sudo=""
