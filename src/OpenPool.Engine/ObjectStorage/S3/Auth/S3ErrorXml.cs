@@ -1,4 +1,3 @@
-using System.Security;
 using System.Text;
 
 namespace OpenPool.Engine.ObjectStorage.S3.Auth;
@@ -53,6 +52,10 @@ internal static class S3ErrorXml
         return existing.Length > 0 ? existing : context.TraceIdentifier;
     }
 
+    /// <summary>Element text needs only &amp;, &lt; and &gt; escaped (messages quote with apostrophes, as S3's do).</summary>
+    private static string Escape(string value) =>
+        value.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal).Replace(">", "&gt;", StringComparison.Ordinal);
+
     private static void Element(StringBuilder sb, string name, string value) =>
-        sb.Append('<').Append(name).Append('>').Append(SecurityElement.Escape(value)).Append("</").Append(name).Append('>');
+        sb.Append('<').Append(name).Append('>').Append(Escape(value)).Append("</").Append(name).Append('>');
 }
