@@ -3,6 +3,8 @@ using System.Text;
 using OpenPool.Contracts;
 using OpenPool.Engine.Billing;
 using OpenPool.Engine.Http;
+using OpenPool.Engine.ObjectStorage;
+using OpenPool.Engine.ObjectStorage.Management;
 using OpenPool.Engine.OpenApi;
 
 namespace OpenPool.Engine.Accounts;
@@ -32,23 +34,36 @@ internal static class UsersApi
             .WithTags("ssh").WithSummary("Remove an SSH key").Produces<MessageResponse>().Produces<ErrorResponse>(404);
     }
 
-    private static async Task<IResult> UserInfoAsync(HttpContext context, AccountStore accounts)
+    private static async Task<IResult> UserInfoAsync(HttpContext context, AccountStore accounts, ObjectStorageMeter objectStorage)
     {
-        var user = await accounts.GetUserInfoAsync(context.Caller(), context.RequestAborted);
+        var caller = context.Caller();
+        var user = await accounts.GetUserInfoAsync(caller, context.RequestAborted);
+        // Object storage's usage since its last sweep is owed already: the balance shows it, as it shows running clusters'.
+        var usage = await objectStorage.SummaryAsync(ObjectStorageScope.Of(caller), context.RequestAborted);
+        if (usage is not null)
+            user = user with { BalanceUsd = user.BalanceUsd - Ledger.ToUsd(usage.PendingMicros) };
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"Email:            {user.Email}\n");
         text.Append(CultureInfo.InvariantCulture, $"Organization:     {user.Org ?? "-"}\n");
         text.Append(CultureInfo.InvariantCulture, $"Role:             {user.Role}\n");
         text.Append(CultureInfo.InvariantCulture, $"Balance:          ${user.BalanceUsd:0.00}{(user.Org is null ? "" : " (organization)")}\n");
         text.Append(CultureInfo.InvariantCulture, $"Running clusters: {user.RunningClusters}\n");
-        text.Append(CultureInfo.InvariantCulture, $"Storage volumes:  {user.Volumes}");
+        text.Append(CultureInfo.InvariantCulture, $"Storage volumes:  {user.Volumes}\n");
+        text.Append(CultureInfo.InvariantCulture, $"Object storage:   {ObjectStorageLine(usage)}");
         return Results.Json(new UserInfoResponse { Message = text.ToString(), User = user }, ApiJson.Options);
     }
 
-    private static async Task<IResult> OrganizationAsync(HttpContext context, AccountStore accounts)
+    private static string ObjectStorageLine(ObjectStorageUsageSummary? usage) => usage is null
+        ? "not enabled"
+        : string.Create(CultureInfo.InvariantCulture,
+            $"{ManagementApi.Size(usage.StoredBytes)} stored (peak {ManagementApi.Size(usage.PeakBytes)}), {usage.Requests:N0} requests, ${Ledger.ToUsd(usage.ChargedMicros):0.00} this month");
+
+    private static async Task<IResult> OrganizationAsync(HttpContext context, AccountStore accounts, ObjectStorageMeter objectStorage)
     {
         var org = await accounts.GetOrganizationAsync(context.Caller(), context.RequestAborted)
             ?? throw ApiError.NotFound("org_not_found", "You are not a member of an organization.");
+        if (await objectStorage.SummaryAsync(org.Id, context.RequestAborted) is { } usage)
+            org = org with { BalanceUsd = org.BalanceUsd - Ledger.ToUsd(usage.PendingMicros) };
         var table = new TextTable("EMAIL", "ROLE", "USER ID");
         foreach (var m in org.Members)
             table.Add(m.Email, m.Role, m.UserId);

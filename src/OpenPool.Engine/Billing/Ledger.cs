@@ -47,11 +47,13 @@ internal static class Ledger
     {
         if (amountMicros == 0)
             return;
+        // The account's kind is named apart from @kind: Npgsql matches parameter names case-insensitively,
+        // so @Kind and @kind were one parameter and PostgreSQL ledger rows got the account's kind as their own.
         await c.ExecuteAsync(
             """
             INSERT INTO ledger (account_kind, account_id, user_id, resource_id, kind, amount_micros, period_start, period_end, description, created_at)
-            VALUES (@Kind, @Id, @userId, @resourceId, @kind, @amountMicros, @periodStart, @periodEnd, @description, @now)
-            """, new { account.Kind, account.Id, userId, resourceId, kind, amountMicros, periodStart, periodEnd, description, now }, t);
+            VALUES (@accountKind, @accountId, @userId, @resourceId, @kind, @amountMicros, @periodStart, @periodEnd, @description, @now)
+            """, new { accountKind = account.Kind, accountId = account.Id, userId, resourceId, kind, amountMicros, periodStart, periodEnd, description, now }, t);
         await c.ExecuteAsync($"UPDATE {account.Table} SET balance_micros = balance_micros + @amountMicros WHERE id = @Id",
             new { amountMicros, account.Id }, t);
     }

@@ -29,6 +29,15 @@ internal sealed class ObjectStorageOptions
     /// <summary>Price per 1,000 S3 requests (TensorPool: $0.005).</summary>
     public decimal PricePer1000RequestsUsd { get; set; } = 0.005m;
 
+    /// <summary>
+    /// The key file that seals S3 secrets in the database; <c>&lt;data-dir&gt;/object-storage.key</c> when
+    /// unset. Replicas sharing a PostgreSQL database must share it (copy it, or point all at one file).
+    /// </summary>
+    public string? CredentialKeyFile { get; set; }
+
+    /// <summary>How often metered requests and stored-byte changes buffered in memory are written.</summary>
+    public double MeterFlushSeconds { get; set; } = 1;
+
     /// <summary>The endpoint clients are told to use.</summary>
     public string EndpointForClients => (string.IsNullOrWhiteSpace(PublicUrl) ? Url : PublicUrl).TrimEnd('/');
 }
