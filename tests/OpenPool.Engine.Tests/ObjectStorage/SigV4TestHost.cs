@@ -101,7 +101,7 @@ internal sealed class SigV4TestHost : IAsyncDisposable
         {
             Requests.Enqueue(new Seen(context.Request.Method, path, payload?.ContentSha256 ?? "", null, body.Length,
                 new Dictionary<string, string>(payload?.Trailers ?? new Dictionary<string, string>()), scope, akid, encoding, contentLength, e));
-            await S3ErrorXml.WriteAsync(context, e);
+            await S3Xml.WriteErrorAsync(context, e);
             return;
         }
         var bytes = body.ToArray();
@@ -124,7 +124,7 @@ internal sealed class SigV4TestHost : IAsyncDisposable
             return;
         }
         if (HttpMethods.IsGet(context.Request.Method))
-            await S3ErrorXml.WriteAsync(context, new S3Exception(404, "NoSuchKey", "The specified key does not exist."));
+            await S3Xml.WriteErrorAsync(context, new S3Exception(404, "NoSuchKey", "The specified key does not exist."));
     }
 
     // S3's ETag is the MD5 of the object; clients compare it, so the host answers the real one.
