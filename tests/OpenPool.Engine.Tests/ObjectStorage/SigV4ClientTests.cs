@@ -79,6 +79,26 @@ public sealed class SigV4ClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AwsSdk_without_default_checksums_streams_signed_chunks_without_a_trailer()
+    {
+        using var s3 = new AmazonS3Client(new BasicAWSCredentials(SigV4TestHost.AccessKey, SigV4TestHost.SecretKey), new AmazonS3Config
+        {
+            ServiceURL = _host.Url,
+            ForcePathStyle = true,
+            AuthenticationRegion = "us-east-1",
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+        });
+        var data = Bytes(200_000);
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = "bucket", Key = "plain", InputStream = new MemoryStream(data) });
+
+        var put = LastPut();
+        Assert.Null(put.Error);
+        Assert.Equal(SigV4.StreamingSigned, put.ContentSha256);
+        Assert.Equal(Sha(data), put.DecodedSha256);
+        Assert.Empty(put.Trailers);
+    }
+
+    [Fact]
     public async Task AwsSdk_PutObject_with_sha256_checksum_sends_it_as_a_trailer()
     {
         using var s3 = Sdk();
@@ -255,5 +275,85 @@ public sealed class SigV4ClientTests : IAsyncLifetime
         var wrong = await AwsWith("not-the-secret", null, "s3api", "get-object", "--bucket", "bucket", "--key", "missing", "/dev/null");
         Assert.NotEqual(0, wrong.Exit);
         Assert.Contains("SignatureDoesNotMatch", wrong.Stderr, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>
+/// Over TLS the clients stop signing payloads: AWSSDK.S3 and botocore send aws-chunked bodies with
+/// unsigned chunks and a trailing checksum (<c>STREAMING-UNSIGNED-PAYLOAD-TRAILER</c>), or
+/// <c>UNSIGNED-PAYLOAD</c>. The host's certificate is self-signed, so the clients are told to trust it.
+/// </summary>
+public sealed class SigV4TlsClientTests : IAsyncLifetime
+{
+    private SigV4TestHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await SigV4TestHost.StartAsync(https: true);
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private sealed class TrustingFactory : HttpClientFactory
+    {
+        public override HttpClient CreateHttpClient(IClientConfig clientConfig) =>
+            new(new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator });
+    }
+
+    [Theory]
+    [InlineData(false, SigV4.StreamingSignedTrailer)] // AWSSDK.S3 4.x signs chunks even over TLS by default
+    [InlineData(true, SigV4.StreamingUnsignedTrailer)]
+    public async Task AwsSdk_PutObject_over_tls(bool disablePayloadSigning, string expectedForm)
+    {
+        using var s3 = new AmazonS3Client(new BasicAWSCredentials(SigV4TestHost.AccessKey, SigV4TestHost.SecretKey), new AmazonS3Config
+        {
+            ServiceURL = _host.Url,
+            ForcePathStyle = true,
+            AuthenticationRegion = "us-east-1",
+            HttpClientFactory = new TrustingFactory(),
+        });
+        var data = new byte[250_000];
+        new Random(3).NextBytes(data);
+        await s3.PutObjectAsync(new PutObjectRequest
+        {
+            BucketName = "bucket",
+            Key = "tls/object",
+            InputStream = new MemoryStream(data),
+            DisablePayloadSigning = disablePayloadSigning,
+        });
+
+        var put = _host.Requests.Last(r => r.Method == "PUT");
+        Assert.Null(put.Error);
+        Assert.Equal(expectedForm, put.ContentSha256);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), put.DecodedSha256);
+        Assert.True(put.Trailers.ContainsKey("x-amz-checksum-crc32"), string.Join(",", put.Trailers.Keys));
+    }
+
+    [Fact]
+    public async Task Awscli_put_object_over_tls()
+    {
+        using var dir = new Infrastructure.TempDir();
+        var data = new byte[150_000];
+        new Random(4).NextBytes(data);
+        var file = Path.Combine(dir.Path, "in.bin");
+        await File.WriteAllBytesAsync(file, data);
+
+        var start = new ProcessStartInfo("aws") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "s3api", "put-object", "--bucket", "bucket", "--key", "tls/cli", "--body", file, "--endpoint-url", _host.Url, "--no-verify-ssl" })
+            start.ArgumentList.Add(a);
+        start.Environment["AWS_ACCESS_KEY_ID"] = SigV4TestHost.AccessKey;
+        start.Environment["AWS_SECRET_ACCESS_KEY"] = SigV4TestHost.SecretKey;
+        start.Environment["AWS_DEFAULT_REGION"] = "us-east-1";
+        start.Environment["AWS_CONFIG_FILE"] = "/nonexistent/config";
+        start.Environment["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/credentials";
+        start.Environment["PYTHONWARNINGS"] = "ignore";
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, await stderr);
+
+        var put = _host.Requests.Last(r => r.Method == "PUT");
+        Assert.Null(put.Error);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), put.DecodedSha256);
+        Assert.Equal(SigV4.StreamingUnsignedTrailer, put.ContentSha256); // botocore over TLS: unsigned chunks, CRC32 trailer
+        Assert.True(put.Trailers.ContainsKey("x-amz-checksum-crc32"), string.Join(",", put.Trailers.Keys));
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -50,10 +51,21 @@ internal sealed class SigV4TestHost : IAsyncDisposable
     public const string ExampleAccessKey = "AKIAIOSFODNN7EXAMPLE";
     public const string ExampleSecretKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-    public static async Task<SigV4TestHost> StartAsync(string region = "us-east-1", DateTimeOffset? now = null)
+    /// <summary>With <paramref name="https"/>, TLS on a throwaway self-signed certificate: clients pick other payload forms over TLS.</summary>
+    public static async Task<SigV4TestHost> StartAsync(string region = "us-east-1", DateTimeOffset? now = null, bool https = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        if (https)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration();
+            builder.WebHost.UseUrls("https://127.0.0.1:0");
+            var certificate = SelfSigned();
+            builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate));
+        }
+        else
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+        }
         builder.Logging.ClearProviders();
         var clock = new FakeTimeProvider(now ?? DateTimeOffset.UtcNow);
         builder.Services.AddSingleton<TimeProvider>(clock);
@@ -89,7 +101,7 @@ internal sealed class SigV4TestHost : IAsyncDisposable
         {
             Requests.Enqueue(new Seen(context.Request.Method, path, payload?.ContentSha256 ?? "", null, body.Length,
                 new Dictionary<string, string>(payload?.Trailers ?? new Dictionary<string, string>()), scope, akid, encoding, contentLength, e));
-            await S3ErrorXml.WriteAsync(context, e);
+            await S3Xml.WriteErrorAsync(context, e);
             return;
         }
         var bytes = body.ToArray();
@@ -112,13 +124,25 @@ internal sealed class SigV4TestHost : IAsyncDisposable
             return;
         }
         if (HttpMethods.IsGet(context.Request.Method))
-            await S3ErrorXml.WriteAsync(context, new S3Exception(404, "NoSuchKey", "The specified key does not exist."));
+            await S3Xml.WriteErrorAsync(context, new S3Exception(404, "NoSuchKey", "The specified key does not exist."));
     }
 
     // S3's ETag is the MD5 of the object; clients compare it, so the host answers the real one.
 #pragma warning disable CA5351
     private static string ETag(byte[] bytes) => Convert.ToHexStringLower(MD5.HashData(bytes));
 #pragma warning restore CA5351
+
+    private static X509Certificate2 SelfSigned()
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=127.0.0.1", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(System.Net.IPAddress.Loopback);
+        request.CertificateExtensions.Add(san.Build());
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        // Exported and re-imported so the private key is usable by the TLS stack on every platform.
+        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+    }
 
     public Seen Last() => Requests.Last();
 

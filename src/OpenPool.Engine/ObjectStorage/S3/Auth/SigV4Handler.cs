@@ -270,9 +270,9 @@ internal sealed class SigV4Handler(
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         var result = await HandleAuthenticateOnceSafeAsync();
-        await S3ErrorXml.WriteAsync(Context, result.Failure as S3Exception ?? SigV4Errors.AccessDenied());
+        await S3Xml.WriteErrorAsync(Context, result.Failure as S3Exception ?? SigV4Errors.AccessDenied());
     }
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        S3ErrorXml.WriteAsync(Context, SigV4Errors.AccessDenied());
+        S3Xml.WriteErrorAsync(Context, SigV4Errors.AccessDenied());
 }
