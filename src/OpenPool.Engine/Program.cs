@@ -30,7 +30,7 @@ try
     app.UseJsonErrors();
     app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
     app.UseRouting();
-    app.UseBearerAuth();
+    app.UseEngineAuth();
     app.UseIdempotencyKeys();
 
     app.MapAccounts();

@@ -9,7 +9,7 @@ internal static class PrincipalAccess
 
     public static void SetPrincipal(this HttpContext context, Principal principal) => context.Items[ItemKey] = principal;
 
-    /// <summary>The caller; the auth middleware guarantees one on every authenticated endpoint.</summary>
+    /// <summary>The caller, set by the Bearer scheme; there is one on every endpoint that needs a key.</summary>
     public static Principal Caller(this HttpContext context) =>
         context.Items[ItemKey] as Principal ?? throw Http.ApiError.Unauthorized("Missing or invalid API key.");
 }

@@ -12,8 +12,12 @@ internal static class EngineHosting
     public static void AddEngineHosting(this WebApplicationBuilder builder)
     {
         var explicitUrls = builder.Configuration["urls"] ?? builder.Configuration["ASPNETCORE_URLS"];
-        if (string.IsNullOrWhiteSpace(explicitUrls))
-            builder.WebHost.UseUrls(EngineOptions.DefaultUrl);
+        var apiUrls = string.IsNullOrWhiteSpace(explicitUrls) ? EngineOptions.DefaultUrl : explicitUrls;
+        // The API's addresses are Kestrel listeners set in code, beside the S3 endpoint's own
+        // (ObjectStorage:Url): once there are any, Kestrel binds only those, and warns (category
+        // Microsoft.AspNetCore.Server.Kestrel, whose other messages are errors) that it ignored the
+        // urls setting, which it read before any of this ran. The warning is expected, so not shown.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
@@ -27,6 +31,8 @@ internal static class EngineHosting
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.MaxRequestBodySize = 1024 * 1024;
+            foreach (var url in apiUrls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                ListenOn(kestrel, url);
             kestrel.AddServerHeader = false;
         });
         builder.Services.ConfigureHttpJsonOptions(json => ApiJson.Configure(json.SerializerOptions));
@@ -41,9 +47,28 @@ internal static class EngineHosting
         });
     }
 
+    /// <summary>A <c>--urls</c> entry as Kestrel reads one: http(s)://host:port with localhost, *, + or an IP.</summary>
+    private static void ListenOn(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, string url)
+    {
+        var address = BindingAddress.Parse(url);
+        var https = address.Scheme.Equals("https", StringComparison.OrdinalIgnoreCase);
+        Action<Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions> configure = listen =>
+        {
+            if (https)
+                listen.UseHttps();
+        };
+        if (address.Host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+            kestrel.ListenLocalhost(address.Port, configure);
+        else if (System.Net.IPAddress.TryParse(address.Host.Trim('[', ']'), out var ip))
+            kestrel.Listen(ip, address.Port, configure);
+        else
+            kestrel.ListenAnyIP(address.Port, configure);
+    }
+
     public static void AddAccounts(this IServiceCollection services)
     {
         services.AddSingleton<AccountStore>();
+        services.AddEngineAuthentication();
         services.AddSingleton<SshKeyStore>();
         services.AddSingleton<Idempotency>();
         services.AddSingleton<AdminBootstrap>();
@@ -70,8 +95,17 @@ internal static class EngineHosting
             }
             Console.WriteLine($"Admin key file: {options.AdminKeyPath}");
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            var s3 = app.Services.GetService<ObjectStorage.S3.S3EndpointAddress>();
+            s3?.Bound();
+            if (s3?.BoundUrl is { } s3Url)
+                Console.WriteLine($"OpenPool S3 endpoint listening on {s3Url}");
             foreach (var address in addresses)
+            {
+                // The S3 endpoint's listener says so itself (ObjectStorage/S3/S3Services.cs).
+                if (s3 is { Port: > 0 } && BindingAddress.Parse(address).Port == s3.Port)
+                    continue;
                 Console.WriteLine($"OpenPool engine listening on {address}");
+            }
         });
     }
 }

@@ -8,6 +8,7 @@ namespace OpenPool.Engine.Http;
 /// Makes every non-success answer JSON with <c>message</c> and <c>error</c>: thrown <see cref="ApiError"/>s,
 /// framework rejections (bad request line, body too large, wrong method, unknown route), and
 /// unexpected faults, which are logged in full but answered with nothing an attacker could use.
+/// An endpoint with an <see cref="IEndpointErrorFormat"/> gets the same answers in its own format.
 /// </summary>
 internal static class ErrorHandling
 {
@@ -17,7 +18,15 @@ internal static class ErrorHandling
         {
             ExceptionHandler = async context =>
             {
-                var exception = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+                var feature = context.Features.Get<IExceptionHandlerFeature>();
+                var exception = feature?.Error;
+                // The handler runs with the endpoint cleared; the feature keeps the one that failed.
+                var endpoint = feature?.Endpoint;
+                if (exception is not null && EndpointErrorFormats.Of(endpoint) is { } format && format.ExpectedStatus(exception) is { } expected)
+                {
+                    await WriteExpectedAsync(context, format, expected, exception);
+                    return;
+                }
                 var error = exception switch
                 {
                     ApiError api => api,
@@ -35,7 +44,7 @@ internal static class ErrorHandling
                     error = new ApiError(StatusCodes.Status500InternalServerError, "internal_error",
                         "The engine hit an unexpected fault. It has been logged; please try again.");
                 }
-                await WriteAsync(context, error);
+                await WriteAsync(context, error, exception, endpoint);
             },
         });
 
@@ -47,18 +56,22 @@ internal static class ErrorHandling
             {
                 await next(context);
             }
+            catch (Exception ex) when (EndpointErrorFormats.Of(context.GetEndpoint()) is { } format && format.ExpectedStatus(ex) is { } status)
+            {
+                await WriteExpectedAsync(context, format, status, ex);
+            }
             catch (ApiError error)
             {
-                await WriteAsync(context, error);
+                await WriteAsync(context, error, error);
             }
             catch (BadHttpRequestException bad)
             {
-                await WriteAsync(context, new ApiError(bad.StatusCode, "bad_request", "The request could not be read: " + bad.Message));
+                await WriteAsync(context, new ApiError(bad.StatusCode, "bad_request", "The request could not be read: " + bad.Message), bad);
             }
             catch (Exception ex) when (Data.Database.IsUniqueViolation(ex))
             {
                 // Two requests raced past a uniqueness check (names, ids) and the database kept one.
-                await WriteAsync(context, ApiError.Conflict("conflict", "A conflicting change was made at the same time. Retry the request."));
+                await WriteAsync(context, ApiError.Conflict("conflict", "A conflicting change was made at the same time. Retry the request."), ex);
             }
         });
 
@@ -78,13 +91,32 @@ internal static class ErrorHandling
         });
     }
 
-    public static async Task WriteAsync(HttpContext context, ApiError error)
+    /// <summary>
+    /// Answers <paramref name="error"/>: as JSON, or in the error format of <paramref name="endpoint"/>
+    /// (default: the request's matched endpoint) when it has one. <paramref name="cause"/> is what was
+    /// thrown, if anything, for the format to see.
+    /// </summary>
+    public static async Task WriteAsync(HttpContext context, ApiError error, Exception? cause = null, Endpoint? endpoint = null)
     {
         if (context.Response.HasStarted)
             return;
         context.Response.StatusCode = error.Status;
         context.Response.Headers.RetryAfter = default;
+        if (EndpointErrorFormats.Of(endpoint ?? context.GetEndpoint()) is { } format)
+        {
+            await format.WriteAsync(context, new EndpointError(error.Status, error.Error, error.Message, cause));
+            return;
+        }
         await context.Response.WriteAsJsonAsync(error.ToBody(), ApiJson.Options, context.RequestAborted);
+    }
+
+    private static async Task WriteExpectedAsync(HttpContext context, IEndpointErrorFormat format, int status, Exception exception)
+    {
+        if (context.Response.HasStarted)
+            return;
+        context.Response.StatusCode = status;
+        context.Response.Headers.RetryAfter = default;
+        await format.WriteAsync(context, new EndpointError(status, "http_" + status, exception.Message, exception));
     }
 
     public static IResult ToResult(this ApiError error) =>

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
 using OpenPool.Engine.Http;
@@ -30,7 +30,11 @@ internal static class JobsApi
             .Produces<JobPullResponse>();
 
         // Reached with a signed URL instead of a key: the client's tar | curl, and pull's downloads.
-        app.MapPut("/job/upload/{job_id}", UploadAsync).NoKeyRequired().ExcludeFromDescription();
+        // One byte over the upload limit gets through, so the provider sees it and answers
+        // upload_too_large rather than the server's bare "body too large".
+        var maxUpload = app.Services.GetRequiredService<IOptions<JobsOptions>>().Value.MaxUploadBytes;
+        app.MapPut("/job/upload/{job_id}", UploadAsync).NoKeyRequired().ExcludeFromDescription()
+            .WithRequestSizeLimit(maxUpload + 1);
         app.MapGet("/job/download/{job_id}", DownloadAsync).NoKeyRequired().ExcludeFromDescription();
     }
 
@@ -136,8 +140,6 @@ internal static class JobsApi
             throw ApiError.Conflict("upload_used", "This upload link was already used.");
 
         var limit = runner.Options.MaxUploadBytes;
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
-            bodySize.MaxRequestBodySize = limit + 1;
         long received;
         try
         {

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using OpenPool.Engine.Accounts;
@@ -23,7 +24,7 @@ internal static class EngineOpenApi
             {
                 // Every operation needs the bearer key unless marked otherwise (/healthz); the
                 // document's top-level security stays [] as TensorPool's does.
-                if (!context.Description.ActionDescriptor.EndpointMetadata.OfType<AnonymousEndpoint>().Any())
+                if (!context.Description.ActionDescriptor.EndpointMetadata.OfType<IAllowAnonymous>().Any())
                     operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerScheme, context.Document)] = [] }];
                 return Task.CompletedTask;
             });

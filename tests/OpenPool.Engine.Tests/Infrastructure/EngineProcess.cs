@@ -23,6 +23,9 @@ internal sealed partial class EngineProcess : IAsyncDisposable
 
     public Uri Url { get; }
 
+    /// <summary>The S3 endpoint's bound URL, from the line the engine prints before the API's.</summary>
+    public Uri S3Url => new(S3Line().Match(Output).Groups[1].Value);
+
     public int Pid => _process.Id;
 
     public string Output
@@ -108,7 +111,9 @@ internal sealed partial class EngineProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = dataDir,
         };
-        foreach (var arg in new[] { engineDll, "--data-dir", dataDir, "--urls", urls }.Concat(extraArgs))
+        // The S3 endpoint gets a free port too (its default, 8001, would be shared by every test engine);
+        // a test's own ObjectStorage:Url comes later and wins.
+        foreach (var arg in new[] { engineDll, "--data-dir", dataDir, "--urls", urls, "--ObjectStorage:Url", "http://127.0.0.1:0" }.Concat(extraArgs))
             start.ArgumentList.Add(arg);
         start.Environment.Remove("ASPNETCORE_URLS");
         return start;
@@ -163,6 +168,9 @@ internal sealed partial class EngineProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    [GeneratedRegex(@"listening on (http://\S+)")]
+    [GeneratedRegex(@"OpenPool engine listening on (http://\S+)")]
     private static partial Regex ListeningLine();
+
+    [GeneratedRegex(@"OpenPool S3 endpoint listening on (http://\S+)")]
+    private static partial Regex S3Line();
 }

@@ -2,7 +2,11 @@ namespace OpenPool.Engine.ObjectStorage.S3.Auth;
 
 internal static class SigV4Services
 {
-    public static void AddSigV4Authentication(this WebApplicationBuilder builder)
-    {
-    }
+    /// <summary>
+    /// Registers the "SigV4" scheme (<see cref="S3Claims.Scheme"/>). It is never the default: S3
+    /// routes name it in their authorization policy, e.g.
+    /// <c>RequireAuthorization(p =&gt; p.AddAuthenticationSchemes(S3Claims.Scheme).RequireAuthenticatedUser())</c>.
+    /// </summary>
+    public static void AddSigV4Authentication(this WebApplicationBuilder builder) =>
+        builder.Services.AddAuthentication().AddScheme<SigV4Options, SigV4Handler>(S3Claims.Scheme, _ => { });
 }
