@@ -13,7 +13,7 @@ internal static class ObjectStorageCommands
         enable.SetAction(run(async (c, p, ct) =>
         {
             var keys = await c.Client.EnableObjectStorageAsync(ct);
-            c.Print(keys, keys.Message);
+            c.Print(keys, KeysText(keys, keys.Message));
             return 0;
         }));
 
@@ -27,7 +27,7 @@ internal static class ObjectStorageCommands
             return 0;
         }));
 
-        var credentials = Show(run, "credentials", "Show the S3 credentials", (c, p, ct) => c.Client.GetObjectStorageCredentialsAsync(ct), k => k.Message);
+        var credentials = Show(run, "credentials", "Show the S3 credentials", (c, p, ct) => c.Client.GetObjectStorageCredentialsAsync(ct), k => KeysText(k, null));
 
         var rotate = new Command("rotate-keys", "Replace the S3 keys; the old ones stop working at once for every member");
         rotate.SetAction(run(async (c, p, ct) =>
@@ -35,7 +35,7 @@ internal static class ObjectStorageCommands
             if (!c.Confirm("Rotate the object storage keys? The current ones stop working at once, for every member."))
                 return 1;
             var keys = await c.Client.RotateObjectStorageKeysAsync(ct);
-            c.Print(keys, keys.Message);
+            c.Print(keys, KeysText(keys, keys.Message));
             return 0;
         }));
 
@@ -99,6 +99,11 @@ internal static class ObjectStorageCommands
 
         return Group("object-storage", "S3-compatible object storage for your organization", enable, disable, credentials, rotate, configure, bucket);
     }
+
+    /// <summary>What tp prints for keys: the message, then the fields.</summary>
+    private static string KeysText(ObjectStorageCredentials keys, string? message) =>
+        (string.IsNullOrEmpty(message) ? "" : message + "\n") +
+        $"Access Key ID:     {keys.AccessKeyId}\nSecret Access Key: {keys.SecretAccessKey}\nEndpoint:          {keys.Endpoint}\nRegion:            {keys.Region}";
 
     private static string Home(params string[] parts) =>
         Path.Combine([Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), .. parts]);
