@@ -91,13 +91,23 @@ internal sealed class FileSystemBlobStore : IBlobStore
     [DllImport("libc", SetLastError = true)]
     private static extern int fsync(int fd);
 
+    [DllImport("libc", SetLastError = true)]
+    private static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int close(int fd);
+
     /// <summary>Makes a rename durable: the directory entry, not only the file, must reach the disk.</summary>
     private static void SyncDirectory(string dir)
     {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+        // .NET opens no directory handles, so libc's open(O_RDONLY) does.
+        if (!OperatingSystem.IsLinux())
             return;
-        using var handle = File.OpenHandle(dir, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        _ = fsync((int)handle.DangerousGetHandle());
+        var fd = open(dir, 0);
+        if (fd < 0)
+            return;
+        _ = fsync(fd);
+        _ = close(fd);
     }
 
     private sealed class Writer(FileSystemBlobStore store, string id, string tmpPath) : BlobWriter

@@ -76,6 +76,9 @@ internal sealed partial class S3Endpoint(
 
     private async Task<string> AuthenticateAsync(HttpContext context)
     {
+        // The route's policy ran the SigV4 scheme already (and answered its failures).
+        if (context.User.FindFirstValue(S3Claims.ScopeId) is { Length: > 0 } authorized)
+            return authorized;
         var schemes = services.GetService<IAuthenticationSchemeProvider>();
         if (schemes is null || await schemes.GetSchemeAsync(S3Claims.Scheme) is null)
             throw S3Errors.AccessDenied("SigV4 authentication is not available on this engine.");

@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Routing.Matching;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Http;
 using OpenPool.Engine.Hosting;
 using OpenPool.Engine.ObjectStorage.Blobs;
 
@@ -45,7 +45,10 @@ internal static class S3Services
         var endpoint = app.Services.GetRequiredService<S3Endpoint>();
         app.Map("/{**path}", (HttpContext context) => endpoint.HandleAsync(context))
             .WithMetadata(S3EndpointMetadata.Instance)
-            .NoKeyRequired() // SigV4, not a bearer key: the endpoint authenticates with its own scheme
+            .WithErrorFormat(S3ErrorFormat.Instance)
+            .RequireAuthorization(policy => policy.AddAuthenticationSchemes(S3Claims.Scheme).RequireAuthenticatedUser().RequireClaim(S3Claims.ScopeId))
+            // Uploads stream up to 5 GiB (PutObject, UploadPart); every other body the endpoint reads is bounded where it is read.
+            .DisableRequestSizeLimit()
             .ExcludeFromDescription();
     }
 }
