@@ -50,6 +50,7 @@ internal static class CliApp
         root.Subcommands.Add(ClusterCommands.Build(Run));
         root.Subcommands.Add(StorageCommands.Build(Run));
         root.Subcommands.Add(JobCommands.Build(Run));
+        root.Subcommands.Add(ObjectStorageCommands.Build(Run));
         root.Subcommands.Add(AccountCommands.BuildSsh(Run));
         root.Subcommands.Add(AccountCommands.BuildMe(Run));
         root.Subcommands.Add(RequestCommands.Build(Run));

@@ -79,7 +79,7 @@ public abstract class ManagementApiTests(Backend backend) : IDisposable
         Assert.Equal(ObjectStorageOptions.DefaultUrl, first.GetProperty("endpoint").GetString());
         Assert.Equal("us-east-1", first.GetProperty("region").GetString());
         Assert.Equal("active", first.GetProperty("status").GetString());
-        Assert.Contains(secret, first.GetProperty("message").GetString());
+        Assert.DoesNotContain(secret, first.GetProperty("message").GetString()); // tp prints the fields after the message
 
         var again = await OkAsync(await admin.PostAsync("/object-storage/enable", null));
         Assert.Equal(keyId, again.GetProperty("access_key_id").GetString());

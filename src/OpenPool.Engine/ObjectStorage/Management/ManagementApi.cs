@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using OpenPool.Contracts;
@@ -177,13 +176,9 @@ internal static class ManagementApi
 
     private static ObjectStorageCredentials Model(StorageAccount account, ObjectStorageOptions options, string intro)
     {
-        var text = new StringBuilder();
-        text.Append(intro).Append('\n');
-        text.Append(CultureInfo.InvariantCulture, $"Endpoint:          {options.EndpointForClients}\n");
-        text.Append(CultureInfo.InvariantCulture, $"Region:            {options.Region}\n");
-        text.Append(CultureInfo.InvariantCulture, $"Access key id:     {account.AccessKeyId}\n");
-        text.Append(CultureInfo.InvariantCulture, $"Secret access key: {account.SecretAccessKey}\n");
-        text.Append("Set up rclone with: tp object-storage configure rclone");
+        // tp prints the message and then the keys, endpoint and region from their own fields, so the
+        // message holds only what comes before them.
+        var message = intro + " Set up rclone with: tp object-storage configure rclone";
         return new ObjectStorageCredentials
         {
             OrgId = account.ScopeId,
@@ -196,7 +191,7 @@ internal static class ManagementApi
             Status = "active",
             CreatedAt = Time.Iso(account.CreatedAt),
             UpdatedAt = Time.Iso(account.UpdatedAt),
-            Message = text.ToString(),
+            Message = message,
         };
     }
 
