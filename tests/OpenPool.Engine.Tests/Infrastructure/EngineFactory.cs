@@ -2,7 +2,10 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace OpenPool.Engine.Tests.Infrastructure;
 
@@ -29,6 +32,8 @@ public sealed class EngineFactory : WebApplicationFactory<Program>
         {
             ["Simulated:ProvisionSeconds"] = "1",
             ["Simulated:ReleaseSeconds"] = "0.5",
+            // A test engine on Kestrel must not take the S3 endpoint's fixed default port (8001).
+            ["ObjectStorage:Url"] = "http://127.0.0.1:0",
         };
         foreach (var (key, value) in settings ?? [])
             _settings[key] = value;
@@ -60,9 +65,32 @@ public sealed class EngineFactory : WebApplicationFactory<Program>
         WebHost?.Invoke(builder);
     }
 
+    /// <summary>
+    /// On Kestrel the factory points clients at the server's first address, which may be the S3
+    /// listener (the engine binds two); API clients must reach the API's.
+    /// </summary>
+    private void PointAtApi(HttpClient client)
+    {
+        var addresses = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        if (addresses.Count < 2)
+            return; // TestServer, or one listener
+        // The API's listener is the one that answers GET /healthz without a key; the S3 one refuses it.
+        using var probe = new HttpClient();
+        foreach (var address in addresses)
+        {
+            var uri = new Uri(address.Replace("://[::]", "://localhost").Replace("://0.0.0.0", "://localhost"));
+            if (probe.GetAsync(new Uri(uri, "/healthz")).GetAwaiter().GetResult().IsSuccessStatusCode)
+            {
+                client.BaseAddress = uri;
+                return;
+            }
+        }
+    }
+
     public HttpClient ClientWithKey(string? key)
     {
         var client = CreateClient();
+        PointAtApi(client);
         if (key is not null)
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         return client;
