@@ -27,7 +27,7 @@ public sealed class EndpointMetadataTests : IDisposable
 
     public EndpointMetadataTests()
     {
-        _engine = new EngineFactory(settings: new() { ["urls"] = "http://127.0.0.1:0" })
+        _engine = new EngineFactory(settings: new() { ["urls"] = "http://127.0.0.1:0", ["ObjectStorage:Url"] = "http://127.0.0.1:0" })
         {
             WebHost = host => host.ConfigureTestServices(services =>
             {

@@ -32,8 +32,6 @@ public sealed class EngineFactory : WebApplicationFactory<Program>
         {
             ["Simulated:ProvisionSeconds"] = "1",
             ["Simulated:ReleaseSeconds"] = "0.5",
-            // A test engine on Kestrel must not take the S3 endpoint's fixed default port (8001).
-            ["ObjectStorage:Url"] = "http://127.0.0.1:0",
         };
         foreach (var (key, value) in settings ?? [])
             _settings[key] = value;

@@ -70,6 +70,15 @@ public sealed class ConfigureToolsTests : IAsyncLifetime, IDisposable
         var list = await RunAsync("aws", "--profile", "tp", "s3", "ls", "s3://aws-proof/dir/");
         Assert.True(list.Code == 0, list.Output);
         Assert.Contains("hello.txt", list.Output);
+        // A presigned URL from the same profile is SigV4 (the section says so) and fetches the object.
+        var presign = await RunAsync("aws", "--profile", "tp", "s3", "presign", "s3://aws-proof/dir/hello.txt");
+        Assert.True(presign.Code == 0, presign.Output);
+        using (var plain = new HttpClient())
+        {
+            var fetched = await plain.GetAsync(presign.Output.Trim().Split('\n')[^1].Trim());
+            Assert.True(fetched.IsSuccessStatusCode, await fetched.Content.ReadAsStringAsync());
+            Assert.Equal("hello from awscli\n", await fetched.Content.ReadAsStringAsync());
+        }
         var rm = await RunAsync("aws", "--profile", "tp", "s3", "rm", "s3://aws-proof/dir/hello.txt");
         Assert.True(rm.Code == 0, rm.Output);
         Assert.Equal(HttpStatusCode.NoContent, (await _tp.SendAsync(HttpMethod.Delete, "/object-storage/bucket/delete/aws-proof")).StatusCode);

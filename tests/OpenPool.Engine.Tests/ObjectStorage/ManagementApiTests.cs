@@ -275,6 +275,8 @@ public abstract class ManagementApiTests(Backend backend) : IDisposable
         Assert.Equal("us-east-1", config["profile tp"]["region"]);
         Assert.Equal(ObjectStorageOptions.DefaultUrl, config["profile tp"]["endpoint_url"]);
         Assert.Contains("addressing_style = path", aws.GetProperty("config_file").GetString());
+        // awscli v1 presigns with SigV2 unless told; the endpoint only accepts SigV4.
+        Assert.Contains("signature_version = s3v4", aws.GetProperty("config_file").GetString());
 
         var rclone = await OkAsync(await admin.GetAsync("/object-storage/configure/rclone"));
         Assert.Equal("tp", rclone.GetProperty("remote_name").GetString());

@@ -25,6 +25,7 @@ internal static class ClientConfigs
             endpoint_url = {options.EndpointForClients}
             s3 =
               addressing_style = path
+              signature_version = s3v4
 
             """,
         Endpoint = options.EndpointForClients,
