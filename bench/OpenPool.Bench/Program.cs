@@ -75,5 +75,6 @@ public static class Program
         ["idempotency-race"] = (r, _, _) => Robustness.IdempotencyRaceAsync(r),
         ["tenants"] = (r, _, _) => Robustness.TenantsAsync(r),
         ["jobs"] = (r, q, _) => JobStart.SandboxRatioAsync(r, q),
+        ["s3"] = (r, q, _) => S3Figures.RunAsync(r, q),
     };
 }

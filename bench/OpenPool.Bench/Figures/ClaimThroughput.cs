@@ -73,7 +73,8 @@ internal static class ClaimThroughput
         return (perSecond, $"{claims} claims, {Concurrency} concurrent clients, all COMPLETED {seconds:0.00} s after the first submit (submitting alone took {submitting.TotalSeconds:0.00} s); {cpuPerClaim}");
     }
 
-    private static double RawSqliteCommitsPerSecond(int commits)
+    /// <summary>This machine's raw SQLite commit rate with the engine's settings; the object-storage figures print it beside theirs.</summary>
+    internal static double RawSqliteCommitsPerSecond(int commits)
     {
         using var dir = new TempDir();
         using var connection = new SqliteConnection($"Data Source={Path.Combine(dir.Path, "raw.db")};Pooling=false");

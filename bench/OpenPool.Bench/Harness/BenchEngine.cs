@@ -32,6 +32,9 @@ public sealed class BenchEngine : IAsyncDisposable
 
     public Uri Url => _process.Url;
 
+    /// <summary>The S3 endpoint's bound URL (the engine prints it at start; a restart binds a new port).</summary>
+    public Uri S3Url => _process.S3Url;
+
     public int Pid => _process.Pid;
 
     public string DataDir => _dir.Path;

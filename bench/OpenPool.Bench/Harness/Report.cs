@@ -37,6 +37,10 @@ public sealed class Report
         ["idempotency_race_clusters"] = new('=', 1),
         ["tenant_leaks"] = new('≤', 0),
         ["job_start_sandbox_ratio"] = new('≤', 1.5),
+        ["s3_put_vs_disk_ratio"] = new('≥', 0.5),
+        ["s3_get_vs_disk_ratio"] = new('≥', 0.5),
+        ["s3_list_1m_vs_empty_ratio"] = new('≤', 1.5),
+        ["s3_rss_growth_mb_2gib"] = new('≤', 64),
     };
 
     private readonly List<Figure> _figures = [];
