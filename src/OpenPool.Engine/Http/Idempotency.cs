@@ -26,7 +26,8 @@ internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<Requ
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
         var key = context.Request.Headers[Header].ToString();
-        if (string.IsNullOrEmpty(key) || !IsMutation(context.Request.Method) || context.Request.Path == "/health")
+        if (string.IsNullOrEmpty(key) || !IsMutation(context.Request.Method) || context.Request.Path == "/health"
+            || context.GetEndpoint()?.Metadata.GetMetadata<NoIdempotencyKeys>() is not null)
         {
             await next(context);
             return;
@@ -87,8 +88,8 @@ internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<Requ
         }
         else
         {
-            var (storedStatus, contentType, responseBody) = status < 300 && context.GetEndpoint()?.Metadata.GetMetadata<SecretInAnswer>() is not null
-                ? ShownOnceRecord(capture.ToArray())
+            var (storedStatus, contentType, responseBody) = status < 300 && context.GetEndpoint()?.Metadata.GetMetadata<SecretInAnswer>() is { } secret
+                ? secret.SeeAgain is { } seeAgain ? RefetchableSecretRecord(seeAgain) : ShownOnceRecord(capture.ToArray())
                 : (status, context.Response.ContentType, capture.ToArray());
             await db.WriteAsync((c, t) => c.ExecuteAsync(
                 """
@@ -98,6 +99,19 @@ internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<Requ
         }
         capture.Position = 0;
         await capture.CopyToAsync(original, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// What is kept instead of an answer holding a secret that its owner can read again (object
+    /// storage credentials): the secret is sealed where it lives and must not sit in clear here, and
+    /// a retry must not redo the work (rotate twice), so a retry gets a 409 saying where to read it.
+    /// </summary>
+    private static (int Status, string ContentType, byte[] Body) RefetchableSecretRecord(string seeAgain)
+    {
+        var error = ApiError.Conflict("secret_not_replayed",
+            $"An earlier call with this Idempotency-Key already succeeded. Its answer held a secret, which is not kept with the key, so it is not replayed: {seeAgain}");
+        return (error.Status, "application/json; charset=utf-8",
+            JsonSerializer.SerializeToUtf8Bytes(error.ToBody(), ApiJson.Options));
     }
 
     /// <summary>
@@ -302,16 +316,37 @@ internal sealed class Idempotency(Database db, TimeProvider clock, IOptions<Requ
     }
 }
 
-/// <summary>Marks an endpoint whose success answer holds a new API key, which the idempotency store must not keep.</summary>
-internal sealed class SecretInAnswer
+/// <summary>
+/// Marks an endpoint whose success answer holds a secret, which the idempotency store must not keep.
+/// <see cref="SeeAgain"/> null: a new API key, shown once; otherwise where its owner reads the secret again.
+/// </summary>
+internal sealed class SecretInAnswer(string? seeAgain)
 {
-    public static readonly SecretInAnswer Instance = new();
+    public static readonly SecretInAnswer ApiKey = new(null);
+    public string? SeeAgain { get; } = seeAgain;
+}
+
+/// <summary>
+/// Marks endpoints outside the TensorPool API's retry contract (the S3 endpoint: its clients retry
+/// by S3's rules and authenticate per request), where an <c>Idempotency-Key</c> header means nothing.
+/// </summary>
+internal sealed class NoIdempotencyKeys
+{
+    public static readonly NoIdempotencyKeys Instance = new();
 }
 
 internal static class IdempotencyPipeline
 {
+    /// <summary>The answer holds a new API key, shown once.</summary>
     public static TBuilder AnswerHoldsSecret<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(SecretInAnswer.Instance);
+        builder.WithMetadata(SecretInAnswer.ApiKey);
+
+    /// <summary>The answer holds a secret its owner can read again; <paramref name="seeAgain"/> says how, for a retry's 409.</summary>
+    public static TBuilder AnswerHoldsSecret<TBuilder>(this TBuilder builder, string seeAgain) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new SecretInAnswer(seeAgain));
+
+    public static TBuilder WithoutIdempotencyKeys<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(NoIdempotencyKeys.Instance);
 
     public static void UseIdempotencyKeys(this WebApplication app)
     {

@@ -331,6 +331,27 @@ public abstract class ManagementApiTests(Backend backend) : IDisposable
         var kept = await db.ReadAsync(c => c.QueryAsync<byte[]?>("SELECT response_body FROM idempotency_keys"));
         Assert.All(kept, body => Assert.DoesNotContain(secret, body is null ? "" : Encoding.UTF8.GetString(body)));
     }
+
+    [Fact]
+    public async Task A_retried_rotate_with_the_same_idempotency_key_rotates_once_and_says_where_the_keys_are()
+    {
+        var admin = await UserAsync("admin@a.example", "lab-a", "admin");
+        await OkAsync(await admin.PostAsync("/object-storage/enable", null));
+        HttpRequestMessage Rotate()
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/object-storage/rotate-keys");
+            request.Headers.Add("Idempotency-Key", "rotate-once");
+            return request;
+        }
+        var rotated = await OkAsync(await admin.SendAsync(Rotate()));
+
+        var message = await ErrorAsync(await admin.SendAsync(Rotate()), HttpStatusCode.Conflict, "secret_not_replayed");
+        Assert.Contains("GET /object-storage/credentials", message);
+        Assert.DoesNotContain("API key", message);
+        var current = await OkAsync(await admin.GetAsync("/object-storage/credentials"));
+        Assert.Equal(rotated.GetProperty("access_key_id").GetString(), current.GetProperty("access_key_id").GetString());
+        Assert.Equal(rotated.GetProperty("secret_access_key").GetString(), current.GetProperty("secret_access_key").GetString());
+    }
 }
 
 public sealed class ManagementApiOnSqlite() : ManagementApiTests(Backend.Sqlite);

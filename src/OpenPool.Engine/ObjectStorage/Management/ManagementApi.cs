@@ -18,17 +18,18 @@ internal static class ManagementApi
 {
     public const string Tag = "object-storage";
     public const string ProfileName = "tp";
+    private const string SeeCredentialsAgain = "the credentials it returned are what GET /object-storage/credentials (tp object-storage credentials) shows now.";
 
     public static void MapManagementRoutes(this WebApplication app)
     {
         app.MapPost("/object-storage/enable", EnableAsync).WithTags(Tag).WithSummary("Enable object storage for your organization")
-            .Produces<ObjectStorageCredentials>().Produces<ErrorResponse>(403).AnswerHoldsSecret();
+            .Produces<ObjectStorageCredentials>().Produces<ErrorResponse>(403).AnswerHoldsSecret(SeeCredentialsAgain);
         app.MapDelete("/object-storage/disable", DisableAsync).WithTags(Tag).WithSummary("Disable object storage (refused while buckets exist)")
             .Produces<MessageResponse>().Produces<ErrorResponse>(403).Produces<ErrorResponse>(404).Produces<ErrorResponse>(409);
         app.MapGet("/object-storage/credentials", CredentialsAsync).WithTags(Tag).WithSummary("Get object storage credentials")
             .Produces<ObjectStorageCredentials>().Produces<ErrorResponse>(404);
         app.MapPost("/object-storage/rotate-keys", RotateAsync).WithTags(Tag).WithSummary("Rotate object storage keys (the old ones stop working at once)")
-            .Produces<ObjectStorageCredentials>().Produces<ErrorResponse>(403).Produces<ErrorResponse>(404).AnswerHoldsSecret();
+            .Produces<ObjectStorageCredentials>().Produces<ErrorResponse>(403).Produces<ErrorResponse>(404).AnswerHoldsSecret(SeeCredentialsAgain);
         app.MapGet("/object-storage/configure/aws", AwsConfigAsync).WithTags(Tag).WithSummary("AWS CLI profile sections for object storage")
             .Produces<ObjectStorageAwsConfig>().Produces<ErrorResponse>(404);
         app.MapGet("/object-storage/configure/rclone", RcloneConfigAsync).WithTags(Tag).WithSummary("rclone remote section for object storage")

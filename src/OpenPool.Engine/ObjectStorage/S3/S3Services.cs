@@ -46,6 +46,7 @@ internal static class S3Services
         app.Map("/{**path}", (HttpContext context) => endpoint.HandleAsync(context))
             .WithMetadata(S3EndpointMetadata.Instance)
             .WithErrorFormat(S3ErrorFormat.Instance)
+            .WithoutIdempotencyKeys()
             .RequireAuthorization(policy => policy.AddAuthenticationSchemes(S3Claims.Scheme).RequireAuthenticatedUser().RequireClaim(S3Claims.ScopeId))
             // Uploads stream up to 5 GiB (PutObject, UploadPart); every other body the endpoint reads is bounded where it is read.
             .DisableRequestSizeLimit()
