@@ -40,6 +40,12 @@ internal interface IBucketCatalog
     Task<BucketCreateOutcome> CreateAsync(string scopeId, string name, CancellationToken ct);
 
     Task<BucketDeleteOutcome> DeleteAsync(string scopeId, string name, CancellationToken ct);
+
+    /// <summary>
+    /// Bytes the scope stores, from the rows themselves: its buckets' objects plus the parts of its
+    /// unfinished multipart uploads (both are billed). What metering's running count is checked against.
+    /// </summary>
+    Task<long> StoredBytesAsync(string scopeId, CancellationToken ct);
 }
 
 /// <summary>
@@ -94,6 +100,14 @@ internal sealed class BucketCatalog(Database db, TimeProvider clock, IOptions<Ob
             await c.ExecuteAsync("DELETE FROM s3_buckets WHERE name = @name", new { name }, t);
             return BucketDeleteOutcome.Deleted;
         }, ct);
+
+    public Task<long> StoredBytesAsync(string scopeId, CancellationToken ct) =>
+        db.ReadAsync(c => c.ExecuteScalarAsync<long>(
+            """
+            SELECT COALESCE((SELECT SUM(size_bytes) FROM s3_buckets WHERE scope_id = @scopeId), 0)
+                 + COALESCE((SELECT SUM(p.size) FROM s3_parts p JOIN s3_uploads u ON u.upload_id = p.upload_id
+                             JOIN s3_buckets b ON b.name = u.bucket WHERE b.scope_id = @scopeId), 0)
+            """, new { scopeId }), ct);
 
     /// <summary>
     /// The advisory lock writes into a bucket and its deletion share (PostgreSQL), so an object

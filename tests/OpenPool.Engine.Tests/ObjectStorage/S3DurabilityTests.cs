@@ -1,6 +1,7 @@
 // S3 ETags are MD5s: the test computes one to compare.
 #pragma warning disable CA5351
 using System.Net;
+using System.Text.Json;
 using System.Security.Cryptography;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -55,6 +56,31 @@ public sealed class S3DurabilityTests
         }
         // The half-written temporary file is only temporary: no committed blob holds it.
         Assert.Single(Directory.EnumerateFiles(Path.Combine(engine.DataDir, "objects", "blobs"), "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task Stored_bytes_a_SIGKILL_kept_from_the_meter_are_counted_again_when_the_engine_restarts()
+    {
+        // A flush interval longer than the test: the meter's running count never reaches the database.
+        string[] args = ["--ObjectStorage:MeterFlushSeconds", "3600"];
+        await using var engine = await S3Engine.StartAsync(args);
+        var tenant = await engine.TenantAsync("lab-a");
+        using (var s3 = engine.Client(tenant))
+        {
+            await s3.PutBucketAsync("metered");
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = "metered", Key = "a", InputStream = new MemoryStream(new byte[3_000_000]) });
+            var upload = await s3.InitiateMultipartUploadAsync("metered", "unfinished");
+            await s3.UploadPartAsync(new UploadPartRequest
+            {
+                BucketName = "metered", Key = "unfinished", UploadId = upload.UploadId, PartNumber = 1, InputStream = new MemoryStream(new byte[2_000_000]),
+            });
+        }
+        await engine.KillAndRestartAsync(args);
+
+        using var user = engine.Engine.Client(tenant.ApiKey);
+        var me = JsonDocument.Parse(await user.GetStringAsync("/user/info")).RootElement.GetProperty("message").GetString()!;
+        // The object and the unfinished upload's part are both billed storage.
+        Assert.Contains($"Object storage:   {OpenPool.Engine.ObjectStorage.Management.ManagementApi.Size(5_000_000)} stored", me);
     }
 
     [Fact]

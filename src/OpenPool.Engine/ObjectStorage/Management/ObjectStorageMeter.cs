@@ -18,7 +18,9 @@ internal sealed record ObjectStorageUsageSummary(long StoredBytes, long PeakByte
 /// shutdown): one small write per second per replica instead of one per request. Replicas add their
 /// own deltas, so their counts sum. The buffer also keeps each scope's highest running delta, so a
 /// peak reached and undone between two flushes still counts toward the month's peak. A crash loses at
-/// most one flush interval of counts (requests go unbilled; stored bytes drift by the lost deltas).
+/// most one flush interval of counts: its requests go unbilled, and its stored-byte deltas are
+/// recovered when the engine starts again, by <see cref="ReconcileStoredBytesAsync"/>, which sets
+/// each scope's stored bytes to what its rows hold (so the loss never accumulates across months).
 /// </para>
 /// <para>
 /// Billing (spec §4.4: $0.05 per GB-month on the month's peak stored size, $0.005 per 1,000 requests):
@@ -34,7 +36,7 @@ internal sealed record ObjectStorageUsageSummary(long StoredBytes, long PeakByte
 /// </para>
 /// </summary>
 internal sealed class ObjectStorageMeter(Database db, TimeProvider clock, IOptions<ObjectStorageOptions> options, IOptions<BillingOptions> billing,
-    ILogger<ObjectStorageMeter> log) : BackgroundService, IObjectStorageMeter
+    ILogger<ObjectStorageMeter> log, IBucketCatalog? buckets = null) : BackgroundService, IObjectStorageMeter
 {
     private const long BytesPerGb = 1_000_000_000;
     public const string LedgerKind = "object_storage";
@@ -121,6 +123,39 @@ internal sealed class ObjectStorageMeter(Database db, TimeProvider clock, IOptio
             }
             throw;
         }
+    }
+
+    /// <summary>
+    /// Sets every scope's stored bytes to what its objects and parts hold, raising the month's peak
+    /// if the truth is above it. Run at startup: deltas a crashed engine never flushed are the only
+    /// lasting error in the running count. Another replica's unflushed deltas (at most one flush
+    /// interval of writes) land on top and are off by that much until this runs again.
+    /// Returns the number of scopes whose count was corrected.
+    /// </summary>
+    public async Task<int> ReconcileStoredBytesAsync(CancellationToken ct = default)
+    {
+        if (buckets is null)
+            return 0;
+        await FlushAsync(ct);
+        var corrected = 0;
+        var scopes = await db.ReadAsync(c => c.QueryAsync<string>("SELECT scope_id FROM object_storage_usage ORDER BY scope_id"), ct);
+        foreach (var scopeId in scopes)
+        {
+            var truth = await buckets.StoredBytesAsync(scopeId, ct);
+            corrected += await db.WriteAsync(async (c, t) =>
+            {
+                await db.LockAsync(c, t, LockKey(scopeId));
+                return await c.ExecuteAsync(
+                    """
+                    UPDATE object_storage_usage SET stored_bytes = @truth,
+                        peak_bytes = CASE WHEN @truth > peak_bytes THEN @truth ELSE peak_bytes END
+                    WHERE scope_id = @scopeId AND stored_bytes <> @truth
+                    """, new { scopeId, truth }, t);
+            }, ct);
+        }
+        if (corrected > 0)
+            log.LogWarning("Object storage metering: stored bytes of {Scopes} scope(s) corrected to what their objects hold (counts lost in a crash)", corrected);
+        return corrected;
     }
 
     /// <summary>Flushes, then posts every scope's usage up to now to its account's ledger.</summary>
@@ -267,6 +302,23 @@ internal sealed class ObjectStorageMeter(Database db, TimeProvider clock, IOptio
         public long Requests { get; init; }
         public long BilledStorageMicros { get; init; }
         public long BilledRequestMicros { get; init; }
+    }
+
+    /// <summary>
+    /// Reconciles before the engine takes requests (hosted services start before the server), so no
+    /// write of this replica can be counted both in the rows and in a delta flushed after them.
+    /// </summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReconcileStoredBytesAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            log.LogWarning(ex, "Object storage metering could not check stored bytes against the objects; it goes on with the running count");
+        }
+        await base.StartAsync(cancellationToken);
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
