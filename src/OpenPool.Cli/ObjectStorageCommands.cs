@@ -148,7 +148,8 @@ internal static class IniFile
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var writer = new StreamWriter(temp, System.Text.Encoding.UTF8, options))
+        // No byte-order mark: botocore and the AWS SDK inside rclone refuse a file that starts with one.
+        using (var writer = new StreamWriter(temp, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), options))
             writer.Write(Upsert(existing, section));
         File.Move(temp, full, overwrite: true);
     }

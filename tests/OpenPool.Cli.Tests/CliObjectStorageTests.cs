@@ -82,6 +82,12 @@ public sealed class CliObjectStorageTests : IDisposable
         var again = await RunAsync(member, "object-storage", "configure", "rclone", "--config", rcloneConf);
         Assert.Equal(0, again.Code);
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(await File.ReadAllTextAsync(rcloneConf), @"^\[tp\]", System.Text.RegularExpressions.RegexOptions.Multiline));
+        // Plain UTF-8 without a byte-order mark, which the tools refuse, and the real awscli reads the profile back.
+        foreach (var file in new[] { credentials, config, rcloneConf })
+            Assert.False((await File.ReadAllBytesAsync(file)).AsSpan().StartsWith((byte[])[0xEF, 0xBB, 0xBF]), $"{file} starts with a byte-order mark");
+        var rotatedKeyId = System.Text.Json.JsonDocument.Parse((await RunAsync(member, "--json", "object-storage", "credentials")).Out).RootElement.GetProperty("access_key_id").GetString();
+        Assert.Equal(rotatedKeyId, await AwsConfigureGetAsync(credentials, config, "aws_access_key_id"));
+        Assert.Equal("s3v4", await AwsConfigureGetAsync(credentials, config, "s3.signature_version"));
 
         Assert.Equal(0, (await RunAsync(member, "object-storage", "bucket", "create", "cli-bucket")).Code);
         var ls = await RunAsync(member, "object-storage", "bucket", "ls");
@@ -95,6 +101,22 @@ public sealed class CliObjectStorageTests : IDisposable
         var disabled = await RunAsync(admin, "--no-input", "object-storage", "disable");
         Assert.Equal(0, disabled.Code);
         Assert.Contains("disabled", disabled.Out);
+    }
+
+    /// <summary>What the real awscli reads for profile tp from these files (<c>aws configure get</c>: no network).</summary>
+    private static async Task<string> AwsConfigureGetAsync(string credentials, string config, string name)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("aws", ["configure", "get", name, "--profile", "tp"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+            Environment = { ["AWS_SHARED_CREDENTIALS_FILE"] = credentials, ["AWS_CONFIG_FILE"] = config },
+        };
+        using var aws = System.Diagnostics.Process.Start(start)!;
+        var output = aws.StandardOutput.ReadToEndAsync();
+        var error = aws.StandardError.ReadToEndAsync();
+        await aws.WaitForExitAsync();
+        Assert.True(aws.ExitCode == 0, $"aws configure get {name}: exit {aws.ExitCode}: {await error}");
+        return (await output).Trim();
     }
 
     [Theory]
