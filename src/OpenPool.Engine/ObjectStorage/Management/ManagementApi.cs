@@ -155,7 +155,9 @@ internal static class ManagementApi
         {
             BucketDeleteOutcome.Deleted => Results.NoContent(),
             BucketDeleteOutcome.NotEmpty => throw ApiError.Conflict("bucket_not_empty",
-                $"Bucket {bucket_name} is not empty. Delete its objects first (aws --profile tp s3 rm --recursive s3://{bucket_name})."),
+                $"Bucket {bucket_name} is not empty: it holds objects or unfinished multipart uploads. Delete its objects " +
+                $"(aws --profile tp s3 rm --recursive s3://{bucket_name}) and abort its uploads (aws --profile tp s3api list-multipart-uploads " +
+                $"--bucket {bucket_name}, then aws --profile tp s3api abort-multipart-upload --bucket {bucket_name} --key KEY --upload-id ID)."),
             _ => throw ApiError.NotFound("bucket_not_found", $"No bucket named {bucket_name}."),
         };
     }

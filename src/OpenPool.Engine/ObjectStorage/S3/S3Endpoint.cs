@@ -207,8 +207,15 @@ internal sealed partial class S3Endpoint(
     {
         if (buckets.NameProblem(bucket) is { } problem)
             throw new S3Exception(400, "InvalidBucketName", "The specified bucket is not valid. " + problem) { Details = [new("BucketName", bucket)] };
-        // The body (CreateBucketConfiguration) names a region; one region is served, and any is accepted.
-        await ReadSmallBodyAsync(context, 64 * 1024);
+        // The body (CreateBucketConfiguration) may name a region: only the one served is accepted, as S3 refuses a
+        // LocationConstraint that is not the region of the endpoint it was sent to.
+        var body = await ReadSmallBodyAsync(context, 64 * 1024);
+        if (body.Length > 0 && S3XmlBody.Child(S3XmlBody.Parse(body, "CreateBucketConfiguration"), "LocationConstraint") is { Length: > 0 } location
+            && location != options.Value.Region)
+        {
+            throw new S3Exception(400, "IllegalLocationConstraintException",
+                $"The {location} location constraint is incompatible for the region specific endpoint this request was sent to ({options.Value.Region}).");
+        }
         var outcome = await buckets.CreateAsync(scopeId, bucket, context.RequestAborted);
         switch (outcome)
         {

@@ -47,6 +47,8 @@ internal sealed partial class S3Endpoint
 
     private async Task UploadPartAsync(HttpContext context, string scopeId, string bucket, string key)
     {
+        if (!context.Request.Headers.ContainsKey("x-amz-copy-source"))
+            RequireBodyLength(context);
         var uploadId = context.Request.Query["uploadId"].ToString();
         var partNumber = PartNumberOf(context);
         var upload = await Multipart.FindAsync(scopeId, bucket, key, uploadId, context.RequestAborted);
@@ -54,7 +56,8 @@ internal sealed partial class S3Endpoint
 
         await using var writer = blobs.Create();
         S3Xml? copyResult = null;
-        if (Header(context, "x-amz-copy-source") is not null)
+        // Present but empty is a copy with a bad source (CopySourceAsync says so), not a plain upload.
+        if (context.Request.Headers.ContainsKey("x-amz-copy-source"))
         {
             var (source, _, _) = await CopySourceAsync(context, scopeId);
             long offset = 0, length = source.Size;
@@ -121,15 +124,7 @@ internal sealed partial class S3Endpoint
         var condition = WriteConditionOf(context);
         var upload = await Multipart.FindAsync(scopeId, bucket, key, uploadId, context.RequestAborted);
         var body = await ReadSmallBodyAsync(context, 4 * 1024 * 1024);
-        XElement root;
-        try
-        {
-            root = XDocument.Parse(System.Text.Encoding.UTF8.GetString(body)).Root ?? throw S3Errors.MalformedXml();
-        }
-        catch (System.Xml.XmlException)
-        {
-            throw S3Errors.MalformedXml();
-        }
+        var root = S3XmlBody.Parse(body, "CompleteMultipartUpload");
         var requested = new List<(int Number, string ETag)>();
         foreach (var element in root.Elements().Where(e => e.Name.LocalName == "Part"))
         {

@@ -135,6 +135,7 @@ internal sealed partial class S3Endpoint
 
     private async Task PutObjectAsync(HttpContext context, string scopeId, string bucket, string key)
     {
+        RequireBodyLength(context);
         var condition = WriteConditionOf(context);
         if (!await objects.BucketOwnedAsync(scopeId, bucket, context.RequestAborted))
             throw S3Errors.NoSuchBucket(bucket);
@@ -279,8 +280,34 @@ internal sealed partial class S3Endpoint
         }
     }
 
-    private static string? Override(IQueryCollection query, string name, string? stored) =>
-        query.TryGetValue(name, out var value) && value.Count > 0 ? value[0] : stored;
+    /// <summary>
+    /// An upload names its length (S3 answers 411 otherwise): a request with neither Content-Length
+    /// nor a chunked body has no body at all, and storing it as an empty object would hide a client
+    /// that lost its payload.
+    /// </summary>
+    private static void RequireBodyLength(HttpContext context)
+    {
+        if (context.Request.ContentLength is null && !context.Request.Headers.ContainsKey("Transfer-Encoding"))
+            throw S3Errors.MissingContentLength();
+    }
+
+    /// <summary>
+    /// A <c>response-*</c> query override, or the stored value. Overrides come from the URL, so they
+    /// are checked before they become headers: control characters (a header split) are refused, and
+    /// so is anything not ASCII, except in Content-Disposition, whose file names are often not
+    /// English and which is sent as UTF-8 (S3Services lets Kestrel encode that one header so).
+    /// </summary>
+    private static string? Override(IQueryCollection query, string name, string? stored)
+    {
+        if (!query.TryGetValue(name, out var values) || values.Count == 0 || values[0] is not { } value)
+            return stored;
+        foreach (var ch in value)
+        {
+            if (char.IsControl(ch) || (ch > 0x7e && name != "response-content-disposition"))
+                throw S3Errors.InvalidArgument($"The value of {name} holds a character a header cannot carry.", name, value);
+        }
+        return value;
+    }
 
     private static void SetIf(HttpResponse response, string name, string? value)
     {
@@ -385,21 +412,12 @@ internal sealed partial class S3Endpoint
                     throw S3Errors.BadDigest($"The {algorithm} you specified did not match the calculated checksum.");
             }
         }
-        XElement root;
-        try
-        {
-            root = XDocument.Parse(System.Text.Encoding.UTF8.GetString(body)).Root ?? throw S3Errors.MalformedXml();
-        }
-        catch (System.Xml.XmlException)
-        {
-            throw S3Errors.MalformedXml();
-        }
-        if (root.Name.LocalName != "Delete")
-            throw S3Errors.MalformedXml();
-        var quiet = string.Equals(root.Elements().FirstOrDefault(e => e.Name.LocalName == "Quiet")?.Value, "true", StringComparison.OrdinalIgnoreCase);
+        var root = S3XmlBody.Parse(body, "Delete");
+        var quiet = S3XmlBody.Flag(root, "Quiet");
+        // S3's schema: one to 1,000 objects, each with a key of at least one character.
         var keys = root.Elements().Where(e => e.Name.LocalName == "Object")
-            .Select(o => o.Elements().FirstOrDefault(e => e.Name.LocalName == "Key")?.Value ?? throw S3Errors.MalformedXml()).ToList();
-        if (keys.Count > 1000)
+            .Select(o => S3XmlBody.Child(o, "Key") is { Length: > 0 } key ? key : throw S3Errors.MalformedXml()).ToList();
+        if (keys.Count is 0 or > 1000)
             throw S3Errors.MalformedXml();
         if (!await objects.BucketOwnedAsync(scopeId, bucket, context.RequestAborted))
             throw S3Errors.NoSuchBucket(bucket);
@@ -426,7 +444,8 @@ internal sealed partial class S3Endpoint
     /// <summary>x-amz-copy-source: <c>[/]bucket/key[?versionId=…]</c>, percent-encoded; only the scope's own buckets.</summary>
     private async Task<(ObjectRow Row, string Bucket, string Key)> CopySourceAsync(HttpContext context, string scopeId)
     {
-        var source = Header(context, "x-amz-copy-source")!;
+        var source = Header(context, "x-amz-copy-source")?.Trim()
+            ?? throw S3Errors.InvalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey", "x-amz-copy-source", "");
         var question = source.IndexOf('?', StringComparison.Ordinal);
         if (question >= 0)
         {

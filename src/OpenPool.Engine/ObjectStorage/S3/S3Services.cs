@@ -26,7 +26,15 @@ internal static class S3Services
         builder.Services.AddHostedService<S3Sweeper>();
 
         var url = builder.Configuration["ObjectStorage:Url"];
-        builder.WebHost.ConfigureKestrel(kestrel => address.Listen(kestrel, string.IsNullOrWhiteSpace(url) ? ObjectStorageOptions.DefaultUrl : url));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            address.Listen(kestrel, string.IsNullOrWhiteSpace(url) ? ObjectStorageOptions.DefaultUrl : url);
+            // A presigned link's response-content-disposition often names a file in UTF-8 (S3 sends it
+            // so); Kestrel refuses non-ASCII header values unless told an encoding. No other header
+            // of the engine's carries text a user chose, so only this one is widened.
+            kestrel.ResponseHeaderEncodingSelector = name =>
+                string.Equals(name, "Content-Disposition", StringComparison.OrdinalIgnoreCase) ? System.Text.Encoding.UTF8 : null;
+        });
     }
 
     public static void MapS3Endpoint(this WebApplication app)

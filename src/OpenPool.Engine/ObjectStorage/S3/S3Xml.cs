@@ -134,6 +134,45 @@ internal sealed class S3Xml
     }
 }
 
+/// <summary>The XML request bodies S3 takes (CreateBucketConfiguration, Delete, CompleteMultipartUpload).</summary>
+internal static class S3XmlBody
+{
+    private static readonly System.Xml.XmlReaderSettings Settings = new()
+    {
+        // S3's schemas have no DTD: one in a request is refused rather than expanded or resolved.
+        DtdProcessing = System.Xml.DtdProcessing.Prohibit, XmlResolver = null, IgnoreComments = true,
+    };
+
+    /// <summary>The root element, which must be named <paramref name="rootName"/>; anything else is MalformedXML.</summary>
+    public static System.Xml.Linq.XElement Parse(byte[] body, string rootName)
+    {
+        try
+        {
+            using var reader = System.Xml.XmlReader.Create(new MemoryStream(body), Settings);
+            var root = System.Xml.Linq.XDocument.Load(reader).Root;
+            if (root is null || root.Name.LocalName != rootName)
+                throw S3Errors.MalformedXml();
+            return root;
+        }
+        catch (System.Xml.XmlException)
+        {
+            throw S3Errors.MalformedXml();
+        }
+    }
+
+    /// <summary>The text of the child element named <paramref name="name"/>, or null when there is none.</summary>
+    public static string? Child(System.Xml.Linq.XElement parent, string name) =>
+        parent.Elements().FirstOrDefault(e => e.Name.LocalName == name)?.Value;
+
+    /// <summary>An xs:boolean child (absent: false); any other text is MalformedXML, as S3 answers.</summary>
+    public static bool Flag(System.Xml.Linq.XElement parent, string name) => Child(parent, name) switch
+    {
+        null or "false" or "0" => false,
+        "true" or "1" => true,
+        _ => throw S3Errors.MalformedXml(),
+    };
+}
+
 /// <summary>S3's error codes, with their status and wording.</summary>
 internal static class S3Errors
 {
