@@ -14,7 +14,6 @@ internal sealed record Received(long Size, byte[] Md5, string? ChecksumAlgorithm
 
 internal sealed partial class S3Endpoint
 {
-    private const int CopyBuffer = 128 * 1024;
 
     /// <summary>
     /// Streams the request body into <paramref name="writer"/>, hashing as it goes (MD5 for the
@@ -33,25 +32,15 @@ internal sealed partial class S3Endpoint
         var algorithm = ChecksumAlgorithmOf(context);
         var checksum = algorithm is null ? null : Checksums.Create(algorithm);
         using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
-        var buffer = ArrayPool<byte>.Shared.Rent(CopyBuffer);
-        long size = 0;
-        try
+        var size = await OverlappedCopy.CopyAsync(context.Request.Body, writer.Stream, expected, (chunk, count) =>
         {
-            int read;
-            while ((read = await context.Request.Body.ReadAsync(buffer.AsMemory(0, CopyBuffer), context.RequestAborted)) > 0)
-            {
-                size += read;
-                if (size > MaxUploadBytes)
-                    throw S3Errors.EntityTooLarge(MaxUploadBytes);
-                md5.AppendData(buffer, 0, read);
-                checksum?.Append(buffer.AsSpan(0, read));
-                await writer.Stream.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+            md5.AppendData(chunk, 0, count);
+            checksum?.Append(chunk.AsSpan(0, count));
+        }, context.RequestAborted, MaxUploadBytes, () => throw S3Errors.EntityTooLarge(MaxUploadBytes));
+        // Reading on to the end is what makes an aws-chunked body check its last chunk and read its
+        // trailers; a body longer than it said it was is as wrong as a shorter one.
+        if (expected is not null && size == expected && await context.Request.Body.ReadAsync(new byte[1], context.RequestAborted) != 0)
+            throw S3Errors.IncompleteBody();
         if (expected is { } length && size != length)
             throw S3Errors.IncompleteBody();
 
@@ -261,23 +250,8 @@ internal sealed partial class S3Endpoint
         if (blob is null || length == 0)
             return;
         blob.Seek(offset, SeekOrigin.Begin);
-        var buffer = ArrayPool<byte>.Shared.Rent(CopyBuffer);
-        try
-        {
-            var left = length;
-            while (left > 0)
-            {
-                var read = await blob.ReadAsync(buffer.AsMemory(0, (int)Math.Min(CopyBuffer, left)), context.RequestAborted);
-                if (read == 0)
-                    throw new IOException($"Blob {row.BlobId} is shorter than its object's size.");
-                await response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
-                left -= read;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        if (await OverlappedCopy.CopyAsync(blob, response.Body, length, null, context.RequestAborted) != length)
+            throw new IOException($"Blob {row.BlobId} is shorter than its object's size.");
     }
 
     /// <summary>
@@ -486,25 +460,13 @@ internal sealed partial class S3Endpoint
         source.Seek(offset, SeekOrigin.Begin);
         using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
         var checksum = algorithm is null ? null : Checksums.Create(algorithm);
-        var buffer = ArrayPool<byte>.Shared.Rent(CopyBuffer);
-        try
+        var copied = await OverlappedCopy.CopyAsync(source, writer.Stream, length, (chunk, count) =>
         {
-            var left = length;
-            while (left > 0)
-            {
-                var read = await source.ReadAsync(buffer.AsMemory(0, (int)Math.Min(CopyBuffer, left)), ct);
-                if (read == 0)
-                    throw new IOException($"Blob {blobId} is shorter than its object's size.");
-                md5.AppendData(buffer, 0, read);
-                checksum?.Append(buffer.AsSpan(0, read));
-                await writer.Stream.WriteAsync(buffer.AsMemory(0, read), ct);
-                left -= read;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+            md5.AppendData(chunk, 0, count);
+            checksum?.Append(chunk.AsSpan(0, count));
+        }, ct);
+        if (copied != length)
+            throw new IOException($"Blob {blobId} is shorter than its object's size.");
         return (length, md5.GetHashAndReset(), checksum is null ? null : Convert.ToBase64String(checksum.Final()));
     }
 
