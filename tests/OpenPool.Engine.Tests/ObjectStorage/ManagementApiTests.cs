@@ -150,6 +150,10 @@ public abstract class ManagementApiTests(Backend backend) : IDisposable
         Assert.Null(await Source.FindAsync(oldKeyId, default));
         Assert.Equal(rotated.GetProperty("secret_access_key").GetString(), (await Source.FindAsync(newKeyId, default))!.SecretAccessKey);
         Assert.Equal(old.GetProperty("created_at").GetString(), rotated.GetProperty("created_at").GetString());
+        var hint = "tp object-storage configure rclone";
+        var rotateMessage = rotated.GetProperty("message").GetString()!;
+        Assert.Equal(rotateMessage.IndexOf(hint, StringComparison.Ordinal), rotateMessage.LastIndexOf(hint, StringComparison.Ordinal));
+        Assert.Contains(hint, rotateMessage);
 
         var memberView = await OkAsync(await member.GetAsync("/object-storage/credentials"));
         Assert.Equal(newKeyId, memberView.GetProperty("access_key_id").GetString());

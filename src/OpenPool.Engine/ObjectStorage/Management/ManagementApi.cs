@@ -65,7 +65,7 @@ internal static class ManagementApi
         RequireAdmin(caller, "rotate the keys of");
         var account = await store.RotateAsync(ObjectStorageScope.Of(caller), context.RequestAborted) ?? throw NotEnabled();
         return Json(Model(account, options.Value,
-            "New object storage keys. The old ones stopped working for every member; update your tools (tp object-storage configure rclone)."));
+            "New object storage keys. The old ones stopped working for every member.", "Update rclone with: tp object-storage configure rclone"));
     }
 
     private static async Task<IResult> DisableAsync(HttpContext context, CredentialStore store, [FromServices] IBucketCatalog buckets)
@@ -177,11 +177,12 @@ internal static class ManagementApi
 
     private static string ScopeName(Principal caller) => caller.OrgId is null ? caller.Email : $"organization {caller.OrgName}";
 
-    private static ObjectStorageCredentials Model(StorageAccount account, ObjectStorageOptions options, string intro)
+    private static ObjectStorageCredentials Model(StorageAccount account, ObjectStorageOptions options, string intro,
+        string hint = "Set up rclone with: tp object-storage configure rclone")
     {
         // tp prints the message and then the keys, endpoint and region from their own fields, so the
-        // message holds only what comes before them.
-        var message = intro + " Set up rclone with: tp object-storage configure rclone";
+        // message holds only what comes before them: the intro, then one hint.
+        var message = intro + " " + hint;
         return new ObjectStorageCredentials
         {
             OrgId = account.ScopeId,
