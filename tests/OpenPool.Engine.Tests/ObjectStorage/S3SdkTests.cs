@@ -166,6 +166,17 @@ public sealed class S3SdkTests : IAsyncLifetime
         Assert.Equal(["c/4", "c/5"], v1.S3Objects.Select(o => o.Key));
         Assert.True(v1.IsTruncated);
 
+        // A page that holds exactly what is left is not truncated; one key fewer of room, and it is.
+        var exact = await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = "listing", MaxKeys = keys.Length });
+        Assert.Equal(keys.Length, exact.KeyCount);
+        Assert.False(exact.IsTruncated);
+        var short1 = await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = "listing", MaxKeys = keys.Length - 1 });
+        Assert.True(short1.IsTruncated);
+        Assert.Equal(keys[^2], short1.S3Objects[^1].Key);
+        var delimitedExact = await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = "listing", Delimiter = "/", MaxKeys = 4 });
+        Assert.False(delimitedExact.IsTruncated);
+        Assert.Equal(4, delimitedExact.KeyCount);
+
         var versions = await _s3.ListVersionsAsync(new ListVersionsRequest { BucketName = "listing", Prefix = "c/" });
         Assert.All(versions.Versions, v => Assert.True(v.IsLatest == true && v.VersionId == "null"));
         Assert.Equal(["c/4", "c/5"], versions.Versions.Select(v => v.Key));

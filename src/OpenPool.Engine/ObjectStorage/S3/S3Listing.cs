@@ -12,8 +12,6 @@ internal enum ListKind
 
 internal sealed partial class S3Endpoint
 {
-    private const int ListBatch = 1000;
-
     /// <summary>
     /// ListObjects, ListObjectsV2 and ListObjectVersions (unversioned: each object once, version
     /// "null", latest). Keys come in UTF-8 byte order from an index range scan; a common prefix is
@@ -72,7 +70,9 @@ internal sealed partial class S3Endpoint
         var lastWasPrefix = false;
         while (!truncated)
         {
-            var batch = await objects.ListAsync(bucket, prefix, after, from, maxKeys == 0 ? 1 : ListBatch, context.RequestAborted);
+            // One row beyond what the page still has room for tells whether it is truncated, without a second query.
+            var limit = maxKeys - (contents.Count + prefixes.Count) + 1;
+            var batch = await objects.ListAsync(bucket, prefix, after, from, limit, context.RequestAborted);
             if (batch.Count == 0)
                 break;
             var skipped = false;
@@ -115,7 +115,7 @@ internal sealed partial class S3Endpoint
             }
             if (truncated || skipped)
                 continue;
-            if (batch.Count < ListBatch)
+            if (batch.Count < limit)
                 break;
             after = batch[^1].Key;
             from = null;
