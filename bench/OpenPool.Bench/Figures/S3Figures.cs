@@ -17,7 +17,7 @@ namespace OpenPool.Bench.Figures;
 /// </summary>
 internal static class S3Figures
 {
-    private const int Buffer = 128 * 1024; // the engine's own copy buffer (S3Objects.CopyBuffer), so both sides move bytes alike
+    private const int Buffer = 1024 * 1024; // the engine's own chunk (OverlappedCopy.ChunkBytes), so both sides move bytes alike
     private const long GiB = 1024L * 1024 * 1024;
 
     public static async Task RunAsync(Report report, bool quick)
@@ -28,9 +28,9 @@ internal static class S3Figures
         if (free < needed)
             throw new InvalidOperationException($"{Path.GetTempPath()} has {free / GiB} GiB free; the s3 figures need {needed / GiB} GiB");
 
-        await Guarded(report, () => ThroughputAsync(report, quick), "s3_put_vs_disk_ratio", "s3_get_vs_disk_ratio");
+        await Guarded(report, () => ThroughputAsync(report, quick), "s3_put_vs_disk_ratio", "s3_get_vs_disk_ratio", "s3_put_presigned_vs_disk_ratio", "s3_get_presigned_vs_disk_ratio");
         await Guarded(report, () => SmallPutsAsync(report, quick), "s3_small_put_per_s");
-        await Guarded(report, () => ListingAsync(report, quick), "s3_list_1m_vs_empty_ratio");
+        await Guarded(report, () => ListingAsync(report, quick), "s3_list_1m_vs_empty_ratio", "s3_list_1m_vs_page_only_ratio");
         await Guarded(report, () => MemoryAsync(report, quick), "s3_rss_growth_mb_2gib");
     }
 
@@ -51,11 +51,14 @@ internal static class S3Figures
     // ---- s3_put_vs_disk_ratio, s3_get_vs_disk_ratio ------------------------------------------
 
     /// <summary>
-    /// One 1 GiB object, single stream, in rounds: PutObject from the file against a copy of the same
-    /// file that is fsynced and renamed into place (the engine's blob commit: file fsync, rename,
-    /// directory fsync), then GetObject into a file against a plain copy (neither fsyncs: a download
-    /// does not). The copy and the S3 call of each pair alternate which goes first. Dirty pages are
-    /// flushed, untimed, after every timed step so one step's writeback does not land in the next.
+    /// One 1 GiB object, single stream, in rounds. Uploads: AWSSDK.S3 PutObject from the file, and
+    /// the same file PUT to a presigned URL by a plain HttpClient (UNSIGNED-PAYLOAD, what curl or a
+    /// browser sends), against a copy of the file that is fsynced and renamed into place (the
+    /// engine's blob commit: file fsync, rename, directory fsync). Downloads: GetObject and a plain
+    /// GET of a presigned URL into a file, against a plain copy (neither fsyncs: a download does not).
+    /// The order of each round's steps rotates. Dirty pages are flushed, untimed, after every step so
+    /// one step's writeback does not land in the next. The SDK figures are the headline (the issue's
+    /// clients are the SDKs); the presigned ones show how much of the gap is the SDK's own work.
     /// </summary>
     private static async Task ThroughputAsync(Report report, bool quick)
     {
@@ -67,67 +70,155 @@ internal static class S3Figures
         await using var engine = await BenchEngine.StartAsync(null, "--Billing:InitialBalanceUsd=1000000");
         var tenant = await S3Tenant.CreateAsync(engine, "bench-throughput");
         using var s3 = await tenant.ClientAsync(connections: 1);
+        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
         await WarmUpAsync(s3, "bench-throughput", work.Path);
         tenant.Forms.Reset();
 
-        double putS3 = 0, putCopy = 0, getS3 = 0, getCopy = 0;
         var download = Path.Combine(work.Path, "download.bin");
         var copy = Path.Combine(work.Path, "copy.bin");
+        string Presign(HttpVerb verb) => s3.GetPreSignedURL(new GetPreSignedUrlRequest
+        {
+            BucketName = "bench-throughput", Key = "big/object.bin", Verb = verb, Expires = DateTime.UtcNow.AddHours(1), Protocol = Protocol.HTTP,
+        });
+
+        var puts = new Step[]
+        {
+            new("sdk", engine.Pid, async () =>
+            {
+                var put = await s3.PutObjectAsync(new PutObjectRequest { BucketName = "bench-throughput", Key = "big/object.bin", FilePath = source });
+                CheckETag(put.ETag, md5);
+            }),
+            new("presigned", engine.Pid, async () =>
+            {
+                await using var file = File.OpenRead(source);
+                using var content = new StreamContent(file, Buffer);
+                using var put = await http.PutAsync(Presign(HttpVerb.PUT), content);
+                put.EnsureSuccessStatusCode();
+                CheckETag(put.Headers.ETag?.Tag, md5);
+            }),
+            new("copy", engine.Pid, () =>
+            {
+                CopyFile(source, copy, durable: true);
+                File.Delete(copy);
+                return Task.CompletedTask;
+            }),
+        };
+        var gets = new Step[]
+        {
+            new("sdk", engine.Pid, async () =>
+            {
+                using (var get = await s3.GetObjectAsync("bench-throughput", "big/object.bin"))
+                await using (var file = NewFile(download))
+                    await get.ResponseStream.CopyToAsync(file, Buffer);
+                CheckDownload(download, size);
+            }),
+            new("presigned", engine.Pid, async () =>
+            {
+                using (var get = await http.GetAsync(Presign(HttpVerb.GET), HttpCompletionOption.ResponseHeadersRead))
+                {
+                    get.EnsureSuccessStatusCode();
+                    await using var body = await get.Content.ReadAsStreamAsync();
+                    await using var file = NewFile(download);
+                    await body.CopyToAsync(file, Buffer);
+                }
+                CheckDownload(download, size);
+            }),
+            new("copy", engine.Pid, () =>
+            {
+                CopyFile(source, copy, durable: false);
+                File.Delete(copy);
+                return Task.CompletedTask;
+            }),
+        };
+
+        var compared = false;
         for (var round = 0; round < rounds; round++)
         {
-            var s3First = round % 2 == 1;
-            for (var step = 0; step < 2; step++)
+            foreach (var step in Rotate(puts, round))
             {
-                if ((step == 0) == s3First)
-                {
-                    var clock = Stopwatch.StartNew();
-                    var put = await s3.PutObjectAsync(new PutObjectRequest { BucketName = "bench-throughput", Key = "big/object.bin", FilePath = source });
-                    putS3 += clock.Elapsed.TotalSeconds;
-                    if (put.ETag.Trim('"') != md5)
-                        throw new InvalidOperationException($"PutObject answered ETag {put.ETag}, the file's MD5 is {md5}");
-                }
-                else
-                {
-                    putCopy += CopyFile(source, copy, durable: true);
-                    File.Delete(copy);
-                }
+                await step.RunAsync();
                 SyncAll();
             }
-            for (var step = 0; step < 2; step++)
+            foreach (var step in Rotate(gets, round))
             {
-                if ((step == 0) == s3First)
+                await step.RunAsync();
+                if (step.Name != "copy")
                 {
-                    var clock = Stopwatch.StartNew();
-                    using (var get = await s3.GetObjectAsync("bench-throughput", "big/object.bin"))
-                    await using (var file = NewFile(download))
-                        await get.ResponseStream.CopyToAsync(file, Buffer);
-                    getS3 += clock.Elapsed.TotalSeconds;
-                    if (new FileInfo(download).Length != size)
-                        throw new InvalidOperationException($"GetObject wrote {new FileInfo(download).Length} bytes, not {size}");
-                    if (round == 0 && !SameBytes(source, download))
-                        throw new InvalidOperationException("GetObject's bytes differ from the file that was put");
+                    if (!compared && !SameBytes(source, download))
+                        throw new InvalidOperationException($"The {step.Name} GET's bytes differ from the file that was put");
+                    compared = true;
                     File.Delete(download);
-                }
-                else
-                {
-                    getCopy += CopyFile(source, copy, durable: false);
-                    File.Delete(copy);
                 }
                 SyncAll();
             }
         }
         await s3.DeleteObjectAsync("bench-throughput", "big/object.bin");
 
-        double Rate(double seconds) => rounds * size / seconds / 1e6;
-        var putForm = tenant.Forms.Describe("PUT");
-        var getForm = tenant.Forms.Describe("GET");
-        report.Add("s3_put_vs_disk_ratio", Rate(putS3) / Rate(putCopy),
-            $"one 1 GiB object, single stream, {rounds} rounds, alternating which goes first: AWSSDK.S3 PutObject from the file {Rate(putS3):0} MB/s " +
-            $"(payload form the SDK chose: {putForm}) over a file-to-file copy on the same disk {Rate(putCopy):0} MB/s; the engine fsyncs the blob and its directory " +
-            $"before answering, and so does the copy (fsync of the file, rename into place, fsync of the directory); {Buffer / 1024} KiB buffers; ETag checked against the file's MD5");
-        report.Add("s3_get_vs_disk_ratio", Rate(getS3) / Rate(getCopy),
-            $"the same object and rounds: AWSSDK.S3 GetObject into a file {Rate(getS3):0} MB/s (request form: {getForm}) over a file-to-file copy {Rate(getCopy):0} MB/s; " +
-            "neither fsyncs (a download does not; flushed, untimed, after each step); the first download compared byte for byte with the file");
+        string Rate(Step step) => $"{step.MegabytesPerSecond(rounds * size):0} MB/s, engine CPU {step.EngineSecondsPer(rounds):0.00} s per GiB";
+        var (sdkPut, presignedPut, durableCopy) = (puts[0], puts[1], puts[2]);
+        var (sdkGet, presignedGet, plainCopy) = (gets[0], gets[1], gets[2]);
+        report.Add("s3_put_vs_disk_ratio", durableCopy.Seconds / sdkPut.Seconds,
+            $"one 1 GiB object, single stream, {rounds} rounds, rotating the order of the steps: AWSSDK.S3 PutObject from the file {Rate(sdkPut)} " +
+            $"(payload form the SDK chose: {tenant.Forms.Describe("PUT")}) over a file-to-file copy on the same disk {durableCopy.MegabytesPerSecond(rounds * size):0} MB/s; " +
+            $"the same file PUT to a presigned URL by a plain HttpClient (UNSIGNED-PAYLOAD) {Rate(presignedPut)}, ratio {durableCopy.Seconds / presignedPut.Seconds:0.000}. " +
+            $"The engine fsyncs the blob and its directory before answering, and so does the copy (fsync of the file, rename into place, fsync of the directory); " +
+            $"{Buffer / 1024} KiB buffers; ETags checked against the file's MD5. MD5, which the ETag needs, runs at {Md5MegabytesPerSecond():0} MB/s on one core of this machine");
+        report.Add("s3_get_vs_disk_ratio", plainCopy.Seconds / sdkGet.Seconds,
+            $"the same object and rounds: AWSSDK.S3 GetObject into a file {Rate(sdkGet)} (request form: {tenant.Forms.Describe("GET")}) over a file-to-file copy " +
+            $"{plainCopy.MegabytesPerSecond(rounds * size):0} MB/s; a plain HttpClient GET of a presigned URL into a file {Rate(presignedGet)}, ratio {plainCopy.Seconds / presignedGet.Seconds:0.000}; " +
+            "nothing fsyncs (a download does not; flushed, untimed, after each step); the first download compared byte for byte with the file");
+        report.Add("s3_put_presigned_vs_disk_ratio", durableCopy.Seconds / presignedPut.Seconds,
+            "s3_put_vs_disk_ratio's rounds, the upload by a plain HttpClient to a presigned URL (UNSIGNED-PAYLOAD: no chunk signatures, no trailer); no mark, it separates the SDK's cost from the engine's");
+        report.Add("s3_get_presigned_vs_disk_ratio", plainCopy.Seconds / presignedGet.Seconds,
+            "s3_get_vs_disk_ratio's rounds, the download by a plain HttpClient from a presigned URL; no mark, it separates the SDK's cost from the engine's");
+    }
+
+    private static IEnumerable<Step> Rotate(Step[] steps, int round) => steps.Skip(round % steps.Length).Concat(steps.Take(round % steps.Length));
+
+    private static void CheckETag(string? etag, string md5)
+    {
+        if (etag?.Trim('"') != md5)
+            throw new InvalidOperationException($"The PUT answered ETag {etag}, the file's MD5 is {md5}");
+    }
+
+    private static void CheckDownload(string path, long size)
+    {
+        if (new FileInfo(path).Length != size)
+            throw new InvalidOperationException($"The GET wrote {new FileInfo(path).Length} bytes, not {size}");
+    }
+
+    /// <summary>This machine's single-core MD5 rate over 256 MiB: the ceiling of any single-stream PUT, whose ETag is the body's MD5.</summary>
+    private static double Md5MegabytesPerSecond()
+    {
+        var block = new byte[1024 * 1024];
+        new Random(5).NextBytes(block);
+        using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 256; i++)
+            md5.AppendData(block);
+        md5.GetHashAndReset();
+        return 256 * block.Length / clock.Elapsed.TotalSeconds / 1e6;
+    }
+
+    /// <summary>One way of moving the object, timed over every round, with the engine's CPU time it cost.</summary>
+    private sealed class Step(string name, int enginePid, Func<Task> run)
+    {
+        public string Name => name;
+        public double Seconds { get; private set; }
+        public double EngineCpuSeconds { get; private set; }
+
+        public async Task RunAsync()
+        {
+            var cpu = CpuUse.ProcessSeconds(enginePid);
+            var clock = Stopwatch.StartNew();
+            await run();
+            Seconds += clock.Elapsed.TotalSeconds;
+            EngineCpuSeconds += CpuUse.ProcessSeconds(enginePid) - cpu;
+        }
+
+        public double MegabytesPerSecond(long bytes) => bytes / Seconds / 1e6;
+
+        public double EngineSecondsPer(int rounds) => EngineCpuSeconds / rounds;
     }
 
     // ---- s3_small_put_per_s -------------------------------------------------------------------
@@ -279,13 +370,17 @@ internal static class S3Figures
         var bigMedian = Load.Percentile(sides[0].Ms, 50);
         var smallMedian = Load.Percentile(sides[1].Ms, 50);
         var emptyMedian = Load.Percentile(sides[2].Ms, 50);
-        report.Add("s3_list_1m_vs_empty_ratio", bigMedian / smallMedian,
-            $"ListObjectsV2 through AWSSDK.S3, max-keys 1000, prefix {prefix} (the middle shard), start-after {startAfter}: the same 1,000-key truncated page from both engines, " +
-            $"{batches * perBatch} calls each, sequential, alternating batches of {perBatch}. Median {bigMedian:0.0} ms with {bigCount:N0} objects in the bucket " +
-            $"(p90 {Load.Percentile(sides[0].Ms, 90):0.0}) over {smallMedian:0.0} ms with only the page's {smallCount:N0} (p90 {Load.Percentile(sides[1].Ms, 90):0.0}); " +
-            $"a truly empty bucket answers its empty page in {emptyMedian:0.0} ms. Rows seeded straight into the stopped engines' SQLite databases with the engine's " +
-            $"schema (migration 0009), copies of a real PUT's row, one INSERT … SELECT in one transaction ({bigSeconds:0.0} s for the big one); a listing reads only metadata" +
-            (quick ? "; quick run: 100,000 objects, not 1,000,000" : ""));
+        var method = $"ListObjectsV2 through AWSSDK.S3, max-keys 1000, prefix {prefix} (the middle shard), start-after {startAfter}, " +
+                     $"{batches * perBatch} calls per bucket, sequential, alternating batches of {perBatch}. Rows seeded straight into the stopped engines' SQLite databases " +
+                     $"with the engine's schema (migration 0009), copies of a real PUT's row, one INSERT … SELECT in one transaction ({bigSeconds:0.0} s for the big one); " +
+                     "a listing reads only metadata" + (quick ? "; quick run: 100,000 objects, not 1,000,000" : "");
+        report.Add("s3_list_1m_vs_empty_ratio", bigMedian / emptyMedian,
+            $"as the issue defines it: the median page with {bigCount:N0} objects in the bucket, {bigMedian:0.0} ms (p90 {Load.Percentile(sides[0].Ms, 90):0.0}) for 1,000 keys, " +
+            $"over the same request on an empty bucket, {emptyMedian:0.0} ms (p90 {Load.Percentile(sides[2].Ms, 90):0.0}) for none. It weighs a full page against an empty one, " +
+            $"so it measures what 1,000 keys cost to send and parse more than what the other objects cost: s3_list_1m_vs_page_only_ratio measures that. {method}");
+        report.Add("s3_list_1m_vs_page_only_ratio", bigMedian / smallMedian,
+            $"the same 1,000-key truncated page from two buckets: {bigMedian:0.0} ms with {bigCount:N0} objects in the bucket over {smallMedian:0.0} ms " +
+            $"(p90 {Load.Percentile(sides[1].Ms, 90):0.0}) with only the page's {smallCount:N0}; what the other objects cost a listing. {method}");
     }
 
     private sealed class ListSide(AmazonS3Client s3, ListObjectsV2Request request, int expected)

@@ -39,6 +39,14 @@ public sealed class CpuUse
         string Ms(double seconds) => (1000 * seconds / items).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>CPU seconds (user + system) one process has used so far.</summary>
+    public static double ProcessSeconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (double.Parse(fields[11]) + double.Parse(fields[12])) / TicksPerSecond;
+    }
+
     private static (double Engine, double Postgres, double Self) Sample(int enginePid)
     {
         double engine = 0, postgres = 0, self = 0;

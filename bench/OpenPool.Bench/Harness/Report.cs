@@ -40,6 +40,7 @@ public sealed class Report
         ["s3_put_vs_disk_ratio"] = new('≥', 0.5),
         ["s3_get_vs_disk_ratio"] = new('≥', 0.5),
         ["s3_list_1m_vs_empty_ratio"] = new('≤', 1.5),
+        ["s3_list_1m_vs_page_only_ratio"] = new('≤', 1.5),
         ["s3_rss_growth_mb_2gib"] = new('≤', 64),
     };
 
