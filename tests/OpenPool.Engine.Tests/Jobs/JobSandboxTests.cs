@@ -52,7 +52,7 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
             kill -0 {fx.Engine.Pid} 2>/dev/null && echo "CAN-SIGNAL-ENGINE"
             ps -eo comm | grep -q dotnet && echo "SEES-ENGINE-PROCESS"
             env | grep -E '^(DOTNET|ASPNETCORE|OPENPOOL_TEST_ENGINE_SECRET)' | sed 's/^/LEAKED /'
-            printf '%s' "{dataDir}" > /tmp/pattern
+            ( test -k /tmp && test -k /var/tmp && printf '%s' "{dataDir}" > /tmp/pattern && touch /var/tmp/probe ) || echo "TMP-NOT-WRITABLE"
             grep -l -F -f /tmp/pattern /proc/[0-9]*/cmdline 2>/dev/null | sed 's/^/PATH-IN /'
             echo done-probing
             """);
@@ -63,7 +63,7 @@ public sealed class JobSandboxTests(JobEngineFixture fx) : IClassFixture<JobEngi
         Assert.Contains("done-probing", output);
         Assert.Matches(@"uid=\d+ user=ubuntu home=/home/ubuntu host=i-", output);
         Assert.DoesNotContain("uid=0 ", output);
-        foreach (var leak in new[] { "SEES-DATA-DIR", "READ-ADMIN-KEY", "FOUND ", "CAN-SIGNAL-ENGINE", "SEES-ENGINE-PROCESS", "LEAKED ", "PATH-IN ", "tpk_" })
+        foreach (var leak in new[] { "SEES-DATA-DIR", "READ-ADMIN-KEY", "FOUND ", "CAN-SIGNAL-ENGINE", "SEES-ENGINE-PROCESS", "LEAKED ", "PATH-IN ", "TMP-NOT-WRITABLE", "tpk_" })
             Assert.DoesNotContain(leak, output);
         Assert.DoesNotContain(fx.AdminKey, output);
     }

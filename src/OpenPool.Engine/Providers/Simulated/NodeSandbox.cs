@@ -274,7 +274,8 @@ internal sealed class NodeSandbox
         }
         foreach (var identity in new[] { "passwd", "group", "hostname" })
             args.AddRange(["--ro-bind", Path.Combine(node.Root, "etc", identity), "/etc/" + identity]);
-        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
+        // A tmpfs bwrap makes as root is root's and 0755: the tenant's uid could not write /tmp.
+        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
             "--dir", "/home", "--bind", Path.Combine(node.Root, "home"), NodeHome]);
         if (node.Scripts is not null)
             args.AddRange(["--dir", "/opt", "--ro-bind", node.Scripts, ScriptsMount]);
