@@ -27,6 +27,7 @@ try
 
     var app = builder.Build();
 
+    app.UseExpectContinueGuard();
     app.UseJsonErrors();
     app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
     app.UseRouting();

@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Amazon.S3;
 using Amazon.S3.Model;
+using OpenPool.Engine.ObjectStorage.S3;
 using OpenPool.Engine.ObjectStorage.S3.Auth;
 
 namespace OpenPool.Engine.Tests.ObjectStorage;
@@ -164,5 +165,136 @@ public sealed class S3MalformedRequestTests : IAsyncLifetime, IDisposable
         Assert.StartsWith("HTTP/1.1 411", answer);
         Assert.Contains("<Code>MissingContentLength</Code>", answer);
         await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => _s3.GetObjectMetadataAsync("shapes", "no-length"));
+    }
+
+    [Fact]
+    public async Task A_version_id_other_than_null_names_nothing_and_deletes_nothing()
+    {
+        await _s3.PutObjectAsync(new PutObjectRequest { BucketName = "shapes", Key = "kept", ContentBody = "live data" });
+        await AssertS3ErrorAsync(Signed(HttpMethod.Delete, "/shapes/kept?versionId=3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"), HttpStatusCode.BadRequest, "InvalidArgument");
+        await AssertS3ErrorAsync(Signed(HttpMethod.Get, "/shapes/kept?versionId=abc"), HttpStatusCode.BadRequest, "InvalidArgument");
+        var batch = await Assert.ThrowsAsync<DeleteObjectsException>(() =>
+            _s3.DeleteObjectsAsync(new DeleteObjectsRequest { BucketName = "shapes", Objects = [new KeyVersion { Key = "kept", VersionId = "bogus" }] }));
+        Assert.Empty(batch.Response.DeletedObjects ?? []);
+        Assert.Equal("InvalidArgument", Assert.Single(batch.Response.DeleteErrors).Code);
+        Assert.Equal(9, (await _s3.GetObjectMetadataAsync("shapes", "kept")).ContentLength);
+
+        // "null" is the one version an unversioned bucket has: it is the object.
+        await _s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = "shapes", Key = "kept", VersionId = "null" });
+        await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => _s3.GetObjectMetadataAsync("shapes", "kept"));
+    }
+
+    [Theory]
+    [InlineData(false, false)] // no trailer at all: the declared CRC32 would go unchecked
+    [InlineData(true, false)]  // a trailer of another name than the one declared
+    [InlineData(true, true)]   // the declared trailer with a wrong value
+    public async Task A_trailer_upload_must_carry_exactly_the_declared_trailer(bool sendTrailer, bool declaredName)
+    {
+        var data = Utf8("hello");
+        var crc = Checksums.Create("CRC32");
+        crc.Append(data);
+        var right = Convert.ToBase64String(crc.Final());
+        (string, string)[]? trailers = !sendTrailer ? [] : declaredName ? [("x-amz-checksum-crc32", "AAAAAA==")] : [("x-amz-checksum-sha256", right)];
+        var request = new HttpRequestMessage(HttpMethod.Put, new Uri(_engine.S3Url, "/shapes/trailed"))
+        {
+            Content = new ByteArrayContent(SigV4TestSigner.ChunkedBody(data, 64, null, trailers)),
+        };
+        request.Content.Headers.ContentEncoding.Add("aws-chunked");
+        request.Headers.TryAddWithoutValidation("x-amz-decoded-content-length", "5");
+        request.Headers.TryAddWithoutValidation("x-amz-trailer", "x-amz-checksum-crc32");
+        SigV4TestSigner.SignHeaders(request, SigV4.StreamingUnsignedTrailer, DateTimeOffset.UtcNow, _tenant.AccessKeyId, _tenant.SecretAccessKey);
+        await AssertS3ErrorAsync(request, HttpStatusCode.BadRequest, declaredName ? "BadDigest" : "MalformedTrailerError");
+        await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => _s3.GetObjectMetadataAsync("shapes", "trailed"));
+
+        // The same upload with the declared trailer and its right value is stored.
+        var good = new HttpRequestMessage(HttpMethod.Put, new Uri(_engine.S3Url, "/shapes/trailed"))
+        {
+            Content = new ByteArrayContent(SigV4TestSigner.ChunkedBody(data, 64, null, [("x-amz-checksum-crc32", right)])),
+        };
+        good.Content.Headers.ContentEncoding.Add("aws-chunked");
+        good.Headers.TryAddWithoutValidation("x-amz-decoded-content-length", "5");
+        good.Headers.TryAddWithoutValidation("x-amz-trailer", "x-amz-checksum-crc32");
+        SigV4TestSigner.SignHeaders(good, SigV4.StreamingUnsignedTrailer, DateTimeOffset.UtcNow, _tenant.AccessKeyId, _tenant.SecretAccessKey);
+        using var stored = await _http.SendAsync(good);
+        Assert.True(stored.IsSuccessStatusCode, await stored.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_part_copy_range_past_the_source_is_refused_not_shortened()
+    {
+        var upload = await _s3.InitiateMultipartUploadAsync("shapes", "ranged");
+        await AssertS3ErrorAsync(Signed(HttpMethod.Put, $"/shapes/ranged?partNumber=1&uploadId={upload.UploadId}", null,
+            ("x-amz-copy-source", "shapes/report.pdf"), ("x-amz-copy-source-range", "bytes=0-100")), HttpStatusCode.BadRequest, "InvalidArgument");
+        Assert.Empty((await _s3.ListPartsAsync(new ListPartsRequest { BucketName = "shapes", Key = "ranged", UploadId = upload.UploadId })).Parts ?? []);
+        using var inside = await _http.SendAsync(Signed(HttpMethod.Put, $"/shapes/ranged?partNumber=1&uploadId={upload.UploadId}", null,
+            ("x-amz-copy-source", "shapes/report.pdf"), ("x-amz-copy-source-range", "bytes=0-8")));
+        Assert.Equal(HttpStatusCode.OK, inside.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_empty_delete_objects_body_is_a_missing_request_body()
+    {
+        await AssertS3ErrorAsync(Signed(HttpMethod.Post, "/shapes?delete", [], Md5Of([])), HttpStatusCode.BadRequest, "MissingRequestBodyError");
+    }
+
+    /// <summary>
+    /// botocore's way: Expect: 100-continue, and the body only once the server asks. A refusal before
+    /// that must close the connection, or the next request's first bytes are read as this body.
+    /// </summary>
+    [Fact]
+    public async Task A_refusal_before_the_body_is_asked_for_closes_the_connection()
+    {
+        using var socket = new TcpClient();
+        await socket.ConnectAsync(_engine.S3Url.Host, _engine.S3Url.Port);
+        var stream = socket.GetStream();
+        var host = _engine.S3Url.Authority;
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(
+            $"PUT /no-such-bucket-zz/x HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n"));
+        var answer = await ReadResponseAsync(stream);
+        Assert.StartsWith("HTTP/1.1 403", answer);
+        Assert.Contains("Connection: close", answer, StringComparison.OrdinalIgnoreCase);
+
+        // A body read to its end keeps the connection: what the SDKs send on every upload.
+        using var client = new HttpClient();
+        client.DefaultRequestHeaders.ExpectContinue = true;
+        var body = Utf8("kept alive");
+        using var put = await client.SendAsync(Signed(HttpMethod.Put, "/shapes/expect", body));
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        Assert.NotEqual(true, put.Headers.ConnectionClose);
+
+        // The management API shares the listener's rules.
+        using var api = new TcpClient();
+        await api.ConnectAsync(_engine.Engine.Url.Host, _engine.Engine.Url.Port);
+        var apiStream = api.GetStream();
+        await apiStream.WriteAsync(Encoding.ASCII.GetBytes(
+            $"POST /object-storage/enable HTTP/1.1\r\nHost: {_engine.Engine.Url.Authority}\r\nAuthorization: Bearer tpk_wrong\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n"));
+        var refused = await ReadResponseAsync(apiStream);
+        Assert.StartsWith("HTTP/1.1 401", refused);
+        Assert.Contains("Connection: close", refused, StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>
+    /// One response off a raw connection: the head, then Content-Length bytes of body. (Kestrel
+    /// still waits a few seconds for the body it never asked for before it drops the connection,
+    /// so reading to the close would only time that.)
+    /// </summary>
+    private static async Task<string> ReadResponseAsync(NetworkStream stream)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var all = new List<byte>();
+        var buffer = new byte[4096];
+        while (true)
+        {
+            var read = await stream.ReadAsync(buffer, timeout.Token);
+            Assert.True(read > 0, "the connection closed before a whole response: " + Encoding.ASCII.GetString(all.ToArray()));
+            all.AddRange(buffer.AsSpan(0, read));
+            var text = Encoding.ASCII.GetString(all.ToArray());
+            var end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (end < 0)
+                continue;
+            var length = System.Text.RegularExpressions.Regex.Match(text[..end], @"(?im)^content-length:\s*(\d+)");
+            if (all.Count >= end + 4 + (length.Success ? int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0))
+                return text;
+        }
     }
 }

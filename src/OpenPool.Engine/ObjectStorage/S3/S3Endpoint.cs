@@ -143,6 +143,10 @@ internal sealed partial class S3Endpoint(
         }
 
         var key = request.Key;
+        // An unversioned bucket holds one version of each object, "null": any other id names
+        // nothing, and must never reach (or delete) the current object.
+        if (query.TryGetValue("versionId", out var versionId) && versionId != "null")
+            throw S3Errors.InvalidVersionId(versionId.ToString());
         if (HttpMethods.IsPut(method))
         {
             if (query.ContainsKey("acl"))

@@ -63,12 +63,16 @@ internal sealed partial class S3Endpoint
             long offset = 0, length = source.Size;
             if (Header(context, "x-amz-copy-source-range") is { } range)
             {
-                var parsed = ParseRange(range, source.Size);
-                if (parsed is null || parsed.Value.Start < 0 || range.EndsWith('-') || range.Contains("=-", StringComparison.Ordinal))
+                // Unlike a GET's Range, a copy range is never cut down to the object: both ends must lie inside it.
+                var bounds = range.StartsWith("bytes=", StringComparison.Ordinal) ? range[6..].Split('-') : [];
+                if (bounds.Length != 2 || !long.TryParse(bounds[0], NumberStyles.None, CultureInfo.InvariantCulture, out var first)
+                    || !long.TryParse(bounds[1], NumberStyles.None, CultureInfo.InvariantCulture, out var last) || first > last)
                     throw S3Errors.InvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
                         "x-amz-copy-source-range", range);
-                offset = parsed.Value.Start;
-                length = parsed.Value.End - parsed.Value.Start + 1;
+                if (last >= source.Size)
+                    throw S3Errors.InvalidArgument($"Range specified is not valid for source object of size: {source.Size}", "x-amz-copy-source-range", range);
+                offset = first;
+                length = last - first + 1;
             }
             if (length > MaxUploadBytes)
                 throw S3Errors.EntityTooLarge(MaxUploadBytes);

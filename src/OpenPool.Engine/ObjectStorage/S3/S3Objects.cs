@@ -62,6 +62,7 @@ internal sealed partial class S3Endpoint
                 throw S3Errors.BadDigest();
         }
 
+        RequireDeclaredTrailers(context, payload);
         string? value = null;
         if (algorithm is not null)
         {
@@ -72,6 +73,21 @@ internal sealed partial class S3Endpoint
                 throw S3Errors.BadDigest($"The {algorithm} you specified did not match the calculated checksum.");
         }
         return new Received(size, digest, algorithm, value);
+    }
+
+    /// <summary>
+    /// A trailer upload's trailing headers are exactly those its <c>x-amz-trailer</c> named: one left
+    /// out would let a declared checksum go unchecked, one not named was never signed up for.
+    /// </summary>
+    private static void RequireDeclaredTrailers(HttpContext context, IS3PayloadFeature? payload)
+    {
+        if (payload?.ContentSha256 is not (SigV4.StreamingSignedTrailer or SigV4.StreamingUnsignedTrailer))
+            return;
+        var declared = (Header(context, "x-amz-trailer") ?? "")
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(name => name.ToLowerInvariant()).ToHashSet();
+        if (declared.Count == 0 || !declared.SetEquals(payload.Trailers.Keys))
+            throw S3Errors.MalformedTrailer();
     }
 
     /// <summary>The checksum algorithm the client named (x-amz-sdk-checksum-algorithm, a checksum header, or a trailer).</summary>
@@ -386,30 +402,44 @@ internal sealed partial class S3Endpoint
                     throw S3Errors.BadDigest($"The {algorithm} you specified did not match the calculated checksum.");
             }
         }
+        if (body.Length == 0)
+            throw S3Errors.MissingRequestBody();
         var root = S3XmlBody.Parse(body, "Delete");
         var quiet = S3XmlBody.Flag(root, "Quiet");
         // S3's schema: one to 1,000 objects, each with a key of at least one character.
         var keys = root.Elements().Where(e => e.Name.LocalName == "Object")
-            .Select(o => S3XmlBody.Child(o, "Key") is { Length: > 0 } key ? key : throw S3Errors.MalformedXml()).ToList();
+            .Select(o => (Key: S3XmlBody.Child(o, "Key") is { Length: > 0 } key ? key : throw S3Errors.MalformedXml(), VersionId: S3XmlBody.Child(o, "VersionId")))
+            .ToList();
         if (keys.Count is 0 or > 1000)
             throw S3Errors.MalformedXml();
         if (!await objects.BucketOwnedAsync(scopeId, bucket, context.RequestAborted))
             throw S3Errors.NoSuchBucket(bucket);
 
         var xml = new S3Xml("DeleteResult");
-        foreach (var key in keys)
+        foreach (var (key, versionId) in keys)
         {
             try
             {
+                // As for DeleteObject: only the "null" version exists in an unversioned bucket.
+                if (versionId is not null && versionId != "null")
+                    throw S3Errors.InvalidVersionId(versionId);
                 var (oldBlob, delta) = await objects.DeleteAsync(scopeId, bucket, S3Request.Checked(key), CancellationToken.None);
                 DeleteBlobQuietly(oldBlob);
                 await ReportStoredAsync(scopeId, delta);
                 if (!quiet)
-                    xml.Open("Deleted").Element("Key", key).Close();
+                {
+                    xml.Open("Deleted").Element("Key", key);
+                    if (versionId is not null)
+                        xml.Element("VersionId", versionId);
+                    xml.Close();
+                }
             }
             catch (S3Exception error)
             {
-                xml.Open("Error").Element("Key", key).Element("Code", error.Code).Element("Message", error.Message).Close();
+                xml.Open("Error").Element("Key", key);
+                if (versionId is not null)
+                    xml.Element("VersionId", versionId);
+                xml.Element("Code", error.Code).Element("Message", error.Message).Close();
             }
         }
         await S3Xml.WriteAsync(context, 200, xml);

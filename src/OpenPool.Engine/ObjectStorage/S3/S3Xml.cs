@@ -197,6 +197,10 @@ internal static class S3Errors
     public static S3Exception IncompleteBody() => new(400, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.");
     public static S3Exception EntityTooLarge(long max) =>
         new(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size") { Details = [new("MaxSizeAllowed", max.ToString(CultureInfo.InvariantCulture))] };
+    public static S3Exception MalformedTrailer() =>
+        new(400, "MalformedTrailerError", "The request contained trailing data that was not well-formed or did not conform to our published schema.");
+    public static S3Exception MissingRequestBody() => new(400, "MissingRequestBodyError", "Request Body is empty");
+    public static S3Exception InvalidVersionId(string versionId) => InvalidArgument("Invalid version id specified", "versionId", versionId);
     public static S3Exception MissingContentLength() => new(411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
     public static S3Exception MethodNotAllowed(string method) =>
         new(405, "MethodNotAllowed", "The specified method is not allowed against this resource.") { Details = [new("Method", method)] };
