@@ -4,19 +4,12 @@ using OpenPool.Engine.ObjectStorage.Blobs;
 
 namespace OpenPool.Engine.ObjectStorage.S3;
 
-internal sealed class UploadRow
+internal sealed class UploadRow : ObjectHeaders
 {
     public string UploadId { get; set; } = "";
     public string Bucket { get; set; } = "";
     public string Key { get; set; } = "";
     public long InitiatedAt { get; set; }
-    public string? ContentType { get; set; }
-    public string? ContentEncoding { get; set; }
-    public string? ContentDisposition { get; set; }
-    public string? ContentLanguage { get; set; }
-    public string? CacheControl { get; set; }
-    public string? Expires { get; set; }
-    public string? UserMetadata { get; set; }
     public string? ChecksumAlgorithm { get; set; }
 }
 

@@ -5,20 +5,13 @@ using OpenPool.Engine.Data;
 namespace OpenPool.Engine.ObjectStorage.S3;
 
 /// <summary>An object's metadata row (migration 0009).</summary>
-internal sealed class ObjectRow
+internal sealed class ObjectRow : ObjectHeaders
 {
     public string Bucket { get; set; } = "";
     public string Key { get; set; } = "";
     public long Size { get; set; }
     public string ETag { get; set; } = "";
     public int? PartsCount { get; set; }
-    public string? ContentType { get; set; }
-    public string? ContentEncoding { get; set; }
-    public string? ContentDisposition { get; set; }
-    public string? ContentLanguage { get; set; }
-    public string? CacheControl { get; set; }
-    public string? Expires { get; set; }
-    public string? UserMetadata { get; set; }
     public string? ChecksumAlgorithm { get; set; }
     public string? ChecksumValue { get; set; }
     public string? ChecksumType { get; set; }

@@ -326,7 +326,7 @@ internal sealed partial class S3Endpoint(
         return meta.Count == 0 ? null : JsonSerializer.Serialize(meta);
     }
 
-    private static void ApplyContentHeaders(HttpContext context, ObjectRow row)
+    private static void ApplyContentHeaders(HttpContext context, ObjectHeaders row)
     {
         row.ContentType = Header(context, "Content-Type");
         row.ContentEncoding = Header(context, "Content-Encoding") is { } encoding ? StripAwsChunked(encoding) : null;

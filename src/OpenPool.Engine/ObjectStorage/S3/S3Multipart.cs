@@ -16,18 +16,15 @@ internal sealed partial class S3Endpoint
     {
         if (!await objects.BucketOwnedAsync(scopeId, bucket, context.RequestAborted))
             throw S3Errors.NoSuchBucket(bucket);
-        var row = new ObjectRow();
-        ApplyContentHeaders(context, row);
         var algorithm = Header(context, "x-amz-checksum-algorithm") is { } named
             ? Checksums.Normalize(named) ?? throw S3Errors.InvalidRequest($"Checksum algorithm {named} is not supported.")
             : null;
         var upload = new UploadRow
         {
             UploadId = Ids.Random(40), Bucket = bucket, Key = key, InitiatedAt = clock.GetUtcNow().ToUnixTimeMilliseconds(),
-            ContentType = row.ContentType, ContentEncoding = row.ContentEncoding, ContentDisposition = row.ContentDisposition,
-            ContentLanguage = row.ContentLanguage, CacheControl = row.CacheControl, Expires = row.Expires, UserMetadata = row.UserMetadata,
             ChecksumAlgorithm = algorithm,
         };
+        ApplyContentHeaders(context, upload);
         await Multipart.CreateAsync(upload, context.RequestAborted);
         if (algorithm is not null)
         {
@@ -174,10 +171,9 @@ internal sealed partial class S3Endpoint
         var row = new ObjectRow
         {
             Bucket = bucket, Key = key, Size = size, ETag = Convert.ToHexStringLower(md5s.GetHashAndReset()) + "-" + parts.Count.ToString(CultureInfo.InvariantCulture),
-            PartsCount = parts.Count, ContentType = upload.ContentType, ContentEncoding = upload.ContentEncoding, ContentDisposition = upload.ContentDisposition,
-            ContentLanguage = upload.ContentLanguage, CacheControl = upload.CacheControl, Expires = upload.Expires, UserMetadata = upload.UserMetadata,
-            BlobId = writer.BlobId, LastModified = clock.GetUtcNow().ToUnixTimeMilliseconds(),
+            PartsCount = parts.Count, BlobId = writer.BlobId, LastModified = clock.GetUtcNow().ToUnixTimeMilliseconds(),
         };
+        row.CopyHeadersFrom(upload);
         if (upload.ChecksumAlgorithm is { } algorithm && parts.All(p => p.ChecksumValue is not null))
         {
             // S3's composite checksum: the checksum of the parts' checksums, with the part count.

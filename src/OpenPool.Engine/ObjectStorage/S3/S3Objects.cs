@@ -519,13 +519,7 @@ internal sealed partial class S3Endpoint
         }
         else
         {
-            row.ContentType = source.ContentType;
-            row.ContentEncoding = source.ContentEncoding;
-            row.ContentDisposition = source.ContentDisposition;
-            row.ContentLanguage = source.ContentLanguage;
-            row.CacheControl = source.CacheControl;
-            row.Expires = source.Expires;
-            row.UserMetadata = source.UserMetadata;
+            row.CopyHeadersFrom(source);
         }
         var algorithm = Checksums.Normalize(Header(context, "x-amz-checksum-algorithm")) ?? (source.ChecksumType == "FULL_OBJECT" ? source.ChecksumAlgorithm : null);
         await using var writer = blobs.Create();
