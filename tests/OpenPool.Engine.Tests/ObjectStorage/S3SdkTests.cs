@@ -193,10 +193,23 @@ public sealed class S3SdkTests : IAsyncLifetime
         var data = RandomNumberGenerator.GetBytes(12 * 1024 * 1024 + 123);
         using (var transfer = new TransferUtility(_s3, new TransferUtilityConfig { MinSizeBeforePartUpload = 5 * 1024 * 1024 }))
         {
-            await transfer.UploadAsync(new TransferUtilityUploadRequest { BucketName = "multipart", Key = "big.bin", InputStream = new MemoryStream(data), PartSize = 5 * 1024 * 1024 });
+            var request = new TransferUtilityUploadRequest
+            {
+                BucketName = "multipart", Key = "big.bin", InputStream = new MemoryStream(data), PartSize = 5 * 1024 * 1024,
+                ContentType = "application/x-tar",
+            };
+            request.Headers.ContentDisposition = "attachment; filename=big.tar";
+            request.Headers.CacheControl = "no-cache";
+            request.Metadata.Add("run", "42");
+            await transfer.UploadAsync(request);
         }
         var head = await _s3.GetObjectMetadataAsync("multipart", "big.bin");
         Assert.EndsWith("-3\"", head.ETag);
+        // What the upload's create named is what the completed object carries.
+        Assert.Equal("application/x-tar", head.Headers.ContentType);
+        Assert.Equal("attachment; filename=big.tar", head.Headers.ContentDisposition);
+        Assert.Equal("no-cache", head.Headers.CacheControl);
+        Assert.Equal("42", head.Metadata["run"]);
         Assert.Equal(data.Length, head.ContentLength);
         using (var get = await _s3.GetObjectAsync("multipart", "big.bin"))
         {
@@ -237,6 +250,11 @@ public sealed class S3SdkTests : IAsyncLifetime
         var copied = await _s3.GetObjectMetadataAsync("multipart", "copy.bin");
         Assert.Equal(data.Length, copied.ContentLength);
         Assert.Equal("application/x-copied", copied.Headers.ContentType);
+        Assert.Null(copied.Headers.ContentDisposition);
+        // COPY, the default, takes the source's headers and metadata along.
+        await _s3.CopyObjectAsync("multipart", "big.bin", "multipart", "copy-kept.bin");
+        var kept = await _s3.GetObjectMetadataAsync("multipart", "copy-kept.bin");
+        Assert.Equal(("application/x-tar", "attachment; filename=big.tar", "42"), (kept.Headers.ContentType, kept.Headers.ContentDisposition, kept.Metadata["run"]));
         Assert.Equal($"\"{Convert.ToHexStringLower(MD5.HashData(data))}\"", copied.ETag);
 
         var ranged = await _s3.InitiateMultipartUploadAsync("multipart", "ranged");
