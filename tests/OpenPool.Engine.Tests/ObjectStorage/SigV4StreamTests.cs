@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 using OpenPool.Engine.ObjectStorage.S3;
 using OpenPool.Engine.ObjectStorage.S3.Auth;
 
@@ -116,5 +117,18 @@ public sealed class SigV4StreamTests
         using var stream = new AwsChunkedStream(new MemoryStream(wire), null, false, 10, []);
         var e = await Assert.ThrowsAsync<S3Exception>(() => ReadAll(stream, 64));
         Assert.Equal("InvalidRequest", e.Code);
+    }
+
+    [Theory]
+    [InlineData("ffffffffffffffff")] // above long.MaxValue
+    [InlineData("7fffffffffffffff")]
+    [InlineData("10000001")]         // just past the largest chunk taken
+    public async Task An_oversized_chunk_is_refused_with_its_size_as_sent(string size)
+    {
+        var wire = Encoding.ASCII.GetBytes(size + "\r\nhello\r\n0\r\n\r\n");
+        using var stream = new AwsChunkedStream(new MemoryStream(wire), null, false, null, []);
+        var e = await Assert.ThrowsAsync<S3Exception>(() => ReadAll(stream, 64));
+        Assert.Equal(400, e.Status);
+        Assert.Contains("0x" + size, e.Message);
     }
 }

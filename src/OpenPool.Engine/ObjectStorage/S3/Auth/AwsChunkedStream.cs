@@ -106,9 +106,11 @@ internal sealed class AwsChunkedStream : ReadOnlyDecodingStream
         var sizeText = (semicolon < 0 ? line : line[..semicolon]).Trim();
         if (sizeText.Length == 0 || sizeText.Length > 16 || !sizeText.All(char.IsAsciiHexDigit))
             throw SigV4Errors.MalformedChunk("a chunk size is not hexadecimal");
-        var size = long.Parse(sizeText, System.Globalization.NumberStyles.AllowHexSpecifier);
-        if (size < 0 || size > MaxChunkSize)
-            throw SigV4Errors.MalformedChunk($"a chunk of {size} bytes is larger than {MaxChunkSize}");
+        // Unsigned: sixteen hex digits can exceed long.MaxValue, and a negative size would be nonsense to report.
+        var unsigned = ulong.Parse(sizeText, System.Globalization.NumberStyles.AllowHexSpecifier);
+        if (unsigned > MaxChunkSize)
+            throw SigV4Errors.MalformedChunk($"a chunk of 0x{sizeText} bytes is larger than {MaxChunkSize}");
+        var size = (long)unsigned;
         if (_decodedLength is { } declared && _decoded + size > declared)
             throw SigV4Errors.MalformedChunk("the chunks are longer than x-amz-decoded-content-length");
 
