@@ -237,6 +237,73 @@ public sealed class S3MalformedRequestTests : IAsyncLifetime, IDisposable
         await AssertS3ErrorAsync(Signed(HttpMethod.Post, "/shapes?delete", [], Md5Of([])), HttpStatusCode.BadRequest, "MissingRequestBodyError");
     }
 
+    [Fact]
+    public async Task Xml_bodies_deeper_than_s3s_schemas_or_with_an_element_twice_are_malformed()
+    {
+        var nested = string.Concat(Enumerable.Repeat("<a>", 9)) + "x" + string.Concat(Enumerable.Repeat("</a>", 9));
+        foreach (var text in new[]
+        {
+            $"<Delete><Object><Key>report.pdf</Key>{nested}</Object></Delete>",
+            "<Delete><Object><Key>decoy</Key><Key>report.pdf</Key></Object></Delete>",
+            "<Delete><Object><Key>report.pdf</Key><VersionId>null</VersionId><VersionId>bogus</VersionId></Object></Delete>",
+            "<Delete><Quiet>true</Quiet><Quiet>false</Quiet><Object><Key>report.pdf</Key></Object></Delete>",
+            // A hundred thousand levels: refused at the ninth, not after building the tree.
+            "<Delete>" + string.Concat(Enumerable.Repeat("<a>", 100_000)) + string.Concat(Enumerable.Repeat("</a>", 100_000)) + "</Delete>",
+        })
+        {
+            var body = Utf8(text);
+            await AssertS3ErrorAsync(Signed(HttpMethod.Post, "/shapes?delete", body, Md5Of(body)), HttpStatusCode.BadRequest, "MalformedXML");
+        }
+        Assert.Equal(9, (await _s3.GetObjectMetadataAsync("shapes", "report.pdf")).ContentLength);
+    }
+
+    [Theory]
+    [InlineData("x-amz-server-side-encryption-customer-algorithm", "AES256", HttpStatusCode.NotImplemented, "NotImplemented")]
+    [InlineData("x-amz-server-side-encryption", "aws:kms", HttpStatusCode.NotImplemented, "NotImplemented")]
+    [InlineData("x-amz-object-lock-mode", "COMPLIANCE", HttpStatusCode.NotImplemented, "NotImplemented")]
+    [InlineData("x-amz-object-lock-legal-hold", "ON", HttpStatusCode.NotImplemented, "NotImplemented")]
+    [InlineData("x-amz-storage-class", "BOGUS", HttpStatusCode.BadRequest, "InvalidStorageClass")]
+    public async Task A_put_asking_for_encryption_or_retention_it_would_not_get_is_refused(string header, string value, HttpStatusCode status, string code)
+    {
+        await AssertS3ErrorAsync(Signed(HttpMethod.Put, "/shapes/promised", Utf8("secret"), (header, value)), status, code);
+        await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => _s3.GetObjectMetadataAsync("shapes", "promised"));
+    }
+
+    [Fact]
+    public async Task A_known_storage_class_is_stored_as_standard()
+    {
+        using var put = await _http.SendAsync(Signed(HttpMethod.Put, "/shapes/infrequent", Utf8("rarely read"), ("x-amz-storage-class", "STANDARD_IA")));
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_trailer_sent_twice_or_of_another_algorithm_than_the_sdk_named_is_refused()
+    {
+        var data = Utf8("hello");
+        var crc = Checksums.Create("CRC32");
+        crc.Append(data);
+        var right = Convert.ToBase64String(crc.Final());
+        HttpRequestMessage Upload((string, string)[] trailers, string? sdkAlgorithm)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, new Uri(_engine.S3Url, "/shapes/twice"))
+            {
+                Content = new ByteArrayContent(SigV4TestSigner.ChunkedBody(data, 64, null, trailers)),
+            };
+            request.Content.Headers.ContentEncoding.Add("aws-chunked");
+            request.Headers.TryAddWithoutValidation("x-amz-decoded-content-length", "5");
+            request.Headers.TryAddWithoutValidation("x-amz-trailer", "x-amz-checksum-crc32");
+            if (sdkAlgorithm is not null)
+                request.Headers.TryAddWithoutValidation("x-amz-sdk-checksum-algorithm", sdkAlgorithm);
+            SigV4TestSigner.SignHeaders(request, SigV4.StreamingUnsignedTrailer, DateTimeOffset.UtcNow, _tenant.AccessKeyId, _tenant.SecretAccessKey);
+            return request;
+        }
+        await AssertS3ErrorAsync(Upload([("x-amz-checksum-crc32", "AAAAAA=="), ("x-amz-checksum-crc32", right)], null), HttpStatusCode.BadRequest, "MalformedTrailerError");
+        await AssertS3ErrorAsync(Upload([("x-amz-checksum-crc32", right)], "SHA256"), HttpStatusCode.BadRequest, "InvalidRequest");
+        await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => _s3.GetObjectMetadataAsync("shapes", "twice"));
+        using var good = await _http.SendAsync(Upload([("x-amz-checksum-crc32", right)], "CRC32"));
+        Assert.Equal(HttpStatusCode.OK, good.StatusCode);
+    }
+
     /// <summary>
     /// botocore's way: Expect: 100-continue, and the body only once the server asks. A refusal before
     /// that must close the connection, or the next request's first bytes are read as this body.

@@ -93,6 +93,39 @@ internal sealed partial class S3Endpoint(
         return scopeId;
     }
 
+    /// <summary>
+    /// Headers that ask for a guarantee this endpoint does not give: encryption with the client's or
+    /// a KMS key, retention and legal holds. Storing the object anyway would answer 200 to a client
+    /// that then believes its data is encrypted or cannot be deleted, so they are NotImplemented.
+    /// </summary>
+    private static readonly string[] UnkeptPromises =
+    [
+        "x-amz-server-side-encryption", "x-amz-server-side-encryption-customer-algorithm", "x-amz-server-side-encryption-customer-key",
+        "x-amz-server-side-encryption-aws-kms-key-id", "x-amz-server-side-encryption-context",
+        "x-amz-copy-source-server-side-encryption-customer-algorithm", "x-amz-copy-source-server-side-encryption-customer-key",
+        "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold",
+    ];
+
+    /// <summary>S3's storage classes; every one is stored alike here, as STANDARD.</summary>
+    private static readonly HashSet<string> StorageClasses =
+    [
+        "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE", "GLACIER_IR",
+        "OUTPOSTS", "SNOW", "EXPRESS_ONEZONE",
+    ];
+
+    private static void RefuseUnkeptPromises(HttpContext context)
+    {
+        foreach (var name in UnkeptPromises)
+        {
+            if (context.Request.Headers.ContainsKey(name))
+                throw S3Errors.NotImplemented($"The {name} header (this endpoint neither encrypts objects with a requested key nor locks them)");
+        }
+        if (string.Equals(Header(context, "x-amz-bucket-object-lock-enabled"), "true", StringComparison.OrdinalIgnoreCase))
+            throw S3Errors.NotImplemented("Object Lock");
+        if (Header(context, "x-amz-storage-class") is { } storageClass && !StorageClasses.Contains(storageClass))
+            throw new S3Exception(400, "InvalidStorageClass", "The storage class you specified is not valid") { Details = [new("StorageClassRequested", storageClass)] };
+    }
+
     private Task DispatchAsync(HttpContext context, string scopeId)
     {
         var request = S3Request.Parse(context, options.Value.Domain);
@@ -103,6 +136,7 @@ internal sealed partial class S3Endpoint(
             if (Unimplemented.Contains(name))
                 throw S3Errors.NotImplemented($"The '{name}' sub-resource");
         }
+        RefuseUnkeptPromises(context);
 
         if (request.Bucket is null)
         {

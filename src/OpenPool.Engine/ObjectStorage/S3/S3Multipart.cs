@@ -129,8 +129,8 @@ internal sealed partial class S3Endpoint
         var requested = new List<(int Number, string ETag)>();
         foreach (var element in root.Elements().Where(e => e.Name.LocalName == "Part"))
         {
-            var number = element.Elements().FirstOrDefault(e => e.Name.LocalName == "PartNumber")?.Value;
-            var etag = element.Elements().FirstOrDefault(e => e.Name.LocalName == "ETag")?.Value;
+            var number = S3XmlBody.Child(element, "PartNumber");
+            var etag = S3XmlBody.Child(element, "ETag");
             if (!int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || etag is null)
                 throw S3Errors.MalformedXml();
             requested.Add((n, etag.Trim().Trim('"')));

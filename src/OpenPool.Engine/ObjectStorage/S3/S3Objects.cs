@@ -115,9 +115,13 @@ internal sealed partial class S3Endpoint
                 Take(algorithm);
             }
         }
-        if (found is null && Header(context, "x-amz-sdk-checksum-algorithm") is { } sdk)
+        if (Header(context, "x-amz-sdk-checksum-algorithm") is { } sdk)
         {
-            found = Checksums.Normalize(sdk) ?? throw S3Errors.InvalidRequest($"Checksum algorithm {sdk} is not supported.");
+            // The algorithm the SDK names must be the one its header or trailer carries.
+            var named = Checksums.Normalize(sdk) ?? throw S3Errors.InvalidRequest($"Checksum algorithm {sdk} is not supported.");
+            if (found is not null && found != named)
+                throw S3Errors.InvalidRequest($"Value for x-amz-sdk-checksum-algorithm header is invalid: {sdk} does not match the checksum sent ({found}).");
+            found = named;
         }
         foreach (var (name, _) in context.Request.Headers)
         {

@@ -143,11 +143,24 @@ internal static class S3XmlBody
         DtdProcessing = System.Xml.DtdProcessing.Prohibit, XmlResolver = null, IgnoreComments = true,
     };
 
+    /// <summary>S3's request schemas nest four levels at most; far deeper bodies only cost CPU to refuse.</summary>
+    private const int MaxDepth = 8;
+
     /// <summary>The root element, which must be named <paramref name="rootName"/>; anything else is MalformedXML.</summary>
     public static System.Xml.Linq.XElement Parse(byte[] body, string rootName)
     {
         try
         {
+            // One cheap pass first: building a tree of a hundred thousand nested elements takes
+            // minutes, and a tenant can send that in under a megabyte.
+            using (var scan = System.Xml.XmlReader.Create(new MemoryStream(body), Settings))
+            {
+                while (scan.Read())
+                {
+                    if (scan.Depth > MaxDepth)
+                        throw S3Errors.MalformedXml();
+                }
+            }
             using var reader = System.Xml.XmlReader.Create(new MemoryStream(body), Settings);
             var root = System.Xml.Linq.XDocument.Load(reader).Root;
             if (root is null || root.Name.LocalName != rootName)
@@ -160,9 +173,17 @@ internal static class S3XmlBody
         }
     }
 
-    /// <summary>The text of the child element named <paramref name="name"/>, or null when there is none.</summary>
-    public static string? Child(System.Xml.Linq.XElement parent, string name) =>
-        parent.Elements().FirstOrDefault(e => e.Name.LocalName == name)?.Value;
+    /// <summary>The text of the child element named <paramref name="name"/>, or null when there is none; twice is MalformedXML.</summary>
+    public static string? Child(System.Xml.Linq.XElement parent, string name)
+    {
+        var matches = parent.Elements().Where(e => e.Name.LocalName == name).Take(2).ToList();
+        return matches.Count switch
+        {
+            0 => null,
+            1 => matches[0].Value,
+            _ => throw S3Errors.MalformedXml(),
+        };
+    }
 
     /// <summary>An xs:boolean child (absent: false); any other text is MalformedXML, as S3 answers.</summary>
     public static bool Flag(System.Xml.Linq.XElement parent, string name) => Child(parent, name) switch

@@ -189,7 +189,9 @@ internal sealed class AwsChunkedStream : ReadOnlyDecodingStream
             }
             if (_trailerSink.Count >= MaxTrailers)
                 throw SigV4Errors.MalformedChunk("too many trailing headers");
-            _trailerSink[name] = value;
+            // A name twice would let one value be checked and the other believed.
+            if (!_trailerSink.TryAdd(name, value))
+                throw S3Errors.MalformedTrailer();
             canonical.Append(name).Append(':').Append(value).Append('\n');
         }
         if (_signing is null)
