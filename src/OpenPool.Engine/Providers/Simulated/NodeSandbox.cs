@@ -211,14 +211,22 @@ internal sealed class NodeSandbox
         Directory.CreateDirectory(etc);
         // As root the node's processes keep the tenant's host uid inside; in a user namespace they are 1000.
         var inside = EngineIsRoot ? uid : InsideUid;
+        // sshd refuses to start without its privilege-separation user; a login's sshd runs in here.
         File.WriteAllText(Path.Combine(etc, "passwd"),
-            $"root:x:0:0:root:/root:/bin/bash\n{NodeUser}:x:{inside}:{inside}:{NodeUser}:{NodeHome}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+            $"root:x:0:0:root:/root:/bin/bash\nsshd:x:{SshdUid}:65534::/run/sshd:/usr/sbin/nologin\n" +
+            $"{NodeUser}:x:{inside}:{inside}:{NodeUser}:{NodeHome}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
         File.WriteAllText(Path.Combine(etc, "group"), $"root:x:0:\n{NodeUser}:x:{inside}:\nnogroup:x:65534:\n");
         File.WriteAllText(Path.Combine(etc, "hostname"), instanceId + "\n");
         foreach (var identity in Directory.EnumerateFiles(etc))
             SetMode(identity, ReadableFile); // read inside the node by its user
         File.WriteAllText(Path.Combine(nodeRoot, "uid"), uid.ToString(CultureInfo.InvariantCulture)); // last: it marks the node prepared
     }
+
+    /// <summary>The host's sshd user (Debian makes one), so sshd's unprivileged half runs as no tenant's uid; nobody without it.</summary>
+    private static int SshdUid { get; } = File.Exists("/etc/passwd")
+        ? File.ReadLines("/etc/passwd").Select(line => line.Split(':')).Where(f => f.Length > 2 && f[0] == "sshd")
+            .Select(f => int.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var uid) ? uid : 65534).FirstOrDefault(65534)
+        : 65534;
 
     public static bool IsPrepared(string nodeRoot) => File.Exists(Path.Combine(nodeRoot, "uid"));
 

@@ -13,12 +13,21 @@ namespace OpenPool.Engine.Providers.Simulated;
 /// at most once per (kind, object, request), which is how tests prove nothing happened twice.
 /// </summary>
 internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOptions> options, EngineOptions engine, TimeProvider clock,
-    NodeSandbox sandbox, IOptions<Jobs.JobsOptions> jobOptions) : ICloudProvider
+    NodeSandbox sandbox, IOptions<Jobs.JobsOptions> jobOptions, Ssh.NodeLogins logins) : ICloudProvider
 {
     private readonly SimulatedOptions _options = options.Value;
     private readonly int _seed = options.Value.Seed ?? Random.Shared.Next();
 
-    public Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct) =>
+    public async Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct)
+    {
+        var progress = await ProvisionNodesAsync(order, ct);
+        // Access comes once the nodes are up, outside the transaction (it makes keys and binds ports).
+        return progress is { State: ProgressState.Done, Nodes: { } nodes }
+            ? progress with { Nodes = await WithSshAccessAsync(order, nodes, ct) }
+            : progress;
+    }
+
+    private Task<ProviderProgress> ProvisionNodesAsync(ProvisionOrder order, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
             // Provision and release of one cluster never interleave (replicas on PostgreSQL). Under
@@ -92,10 +101,10 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
             await c.ExecuteAsync(
                 "UPDATE sim_nodes SET state = 'running' WHERE cluster_id = @ClusterId AND request_id = @RequestId AND state = 'provisioning'", order, t);
             await RecordEffectAsync(c, t, "provision", order.ClusterId, order.RequestId, now);
-            var provisioned = await c.QueryAsync<ProvisionedNode>(
-                "SELECT instance_id AS InstanceId, ip_address AS IpAddress FROM sim_nodes WHERE cluster_id = @ClusterId AND request_id = @RequestId",
+            var provisioned = await c.QueryAsync<(string InstanceId, string IpAddress)>(
+                "SELECT instance_id, ip_address FROM sim_nodes WHERE cluster_id = @ClusterId AND request_id = @RequestId",
                 order, t);
-            return ProviderProgress.Done(done, provisioned.AsList());
+            return ProviderProgress.Done(done, provisioned.Select(n => new ProvisionedNode(n.InstanceId, n.IpAddress)).ToList());
         }, ct);
 
     public async Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct)
