@@ -49,6 +49,11 @@ public sealed class SshLoginTests(SshEngineFixture fx) : IClassFixture<SshEngine
         Assert.Equal(0, who.ExitCode);
         Assert.Equal(["ubuntu", node.InstanceId, "/home/ubuntu", "/home/ubuntu"], who.Output.TrimEnd('\n').Split('\n'));
 
+        // ssh -tt makes sshd allocate a pseudo-terminal inside the sandbox (its devpts, not the host's).
+        var terminal = await node.SshAsync("tty", extraOptions: ["-tt"]);
+        Assert.Equal(0, terminal.ExitCode);
+        Assert.StartsWith("/dev/pts/", terminal.Output.Trim());
+
         // What the client filed under the instance id is the key the engine reported.
         Assert.Equal(node.ReportedFingerprint, node.KnownHostFingerprint());
         Assert.StartsWith("SHA256:", node.ReportedFingerprint);
@@ -68,6 +73,42 @@ public sealed class SshLoginTests(SshEngineFixture fx) : IClassFixture<SshEngine
         Assert.Equal("success", listen.FinalStatus);
         Assert.Contains(marker, listen.Printed);
     }
+
+    [Fact]
+    public async Task Scp_and_rsync_copy_to_and_from_the_node_byte_for_byte()
+    {
+        var node = await SshNode.StartAsync(fx, _keys, _client, "copy@example.com");
+        var upload = Directory.CreateDirectory(Path.Combine(_project.Path, "up")).FullName;
+        var blob = new byte[3 * 1024 * 1024];
+        Random.Shared.NextBytes(blob);
+        File.WriteAllBytes(Path.Combine(upload, "blob.bin"), blob);
+        Directory.CreateDirectory(Path.Combine(upload, "nested"));
+        File.WriteAllText(Path.Combine(upload, "nested", "note.txt"), "a note\n");
+        var destination = $"{NodeUser}@127.0.0.1";
+
+        // scp speaks SFTP to the node's sshd (OpenSSH 9), so this is the sftp subsystem too.
+        var scpUp = await SshNode.RunAsync("scp", ["-q", "-P", node.Port, .. node.ClientOptions(), Path.Combine(upload, "blob.bin"), destination + ":blob.scp"]);
+        Assert.True(scpUp.ExitCode == 0, scpUp.Errors);
+        var back = Path.Combine(_project.Path, "blob.back");
+        var scpDown = await SshNode.RunAsync("scp", ["-q", "-P", node.Port, .. node.ClientOptions(), destination + ":blob.scp", back]);
+        Assert.True(scpDown.ExitCode == 0, scpDown.Errors);
+        Assert.Equal(blob, File.ReadAllBytes(back));
+
+        var shell = "ssh -p " + node.Port + " " + string.Join(' ', node.ClientOptions());
+        var rsyncUp = await SshNode.RunAsync("rsync", ["-a", "-e", shell, upload + "/", destination + ":synced/"]);
+        Assert.True(rsyncUp.ExitCode == 0, rsyncUp.Errors);
+        var synced = Path.Combine(_project.Path, "down");
+        var rsyncDown = await SshNode.RunAsync("rsync", ["-a", "-e", shell, destination + ":synced/", synced + "/"]);
+        Assert.True(rsyncDown.ExitCode == 0, rsyncDown.Errors);
+        Assert.Equal(blob, File.ReadAllBytes(Path.Combine(synced, "blob.bin")));
+        Assert.Equal("a note\n", File.ReadAllText(Path.Combine(synced, "nested", "note.txt")));
+
+        // The copies are the node's user's files, where its jobs see them.
+        var owner = await node.SshAsync("stat -c '%U' ~/blob.scp ~/synced/blob.bin | sort -u");
+        Assert.Equal("ubuntu\n", owner.Output);
+    }
+
+    private const string NodeUser = "ubuntu";
 
     [Fact]
     public async Task A_key_that_is_not_the_clusters_is_refused()
@@ -265,9 +306,40 @@ internal sealed partial class SshNode
     }
 
     /// <summary>Runs the command as the official CLI does (shlex-split, the user's arguments appended) with a remote command; waits for it.</summary>
-    public async Task<(int ExitCode, string Output, string Errors)> SshAsync(string remote, string? identity = null)
+    public async Task<(int ExitCode, string Output, string Errors)> SshAsync(string remote, string? identity = null, IReadOnlyList<string>? extraOptions = null)
     {
-        using var process = StartSsh(remote, identity);
+        using var process = StartSsh(remote, identity, extraOptions);
+        return await WaitAsync(process);
+    }
+
+    public Process StartSsh(string remote, string? identity = null, IReadOnlyList<string>? extraOptions = null)
+    {
+        var args = Command.Split(' ').ToList();
+        // The user's own ssh options, as `tp ssh i-… -i key …` would append them: no agent or user
+        // config of the machine running the tests, a known_hosts of the test's own, and no prompt.
+        args.AddRange(["-F", "/dev/null", "-i", identity ?? Identity, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", $"UserKnownHostsFile={_knownHosts}", "-o", "ConnectTimeout=30", .. extraOptions ?? [], remote]);
+        return Start(args);
+    }
+
+    /// <summary>The node's port, from the command GET /ssh returned.</summary>
+    public string Port => PortOption().Match(Command).Groups[1].Value;
+
+    /// <summary>The command's options and the test's own, for clients other than ssh (scp, rsync -e ssh).</summary>
+    public string[] ClientOptions() =>
+    [
+        "-F", "/dev/null", "-o", "StrictHostKeyChecking=accept-new", "-o", $"HostKeyAlias={InstanceId}", "-i", Identity, "-o", "IdentitiesOnly=yes",
+        "-o", "BatchMode=yes", "-o", $"UserKnownHostsFile={_knownHosts}", "-o", "ConnectTimeout=30",
+    ];
+
+    public static async Task<(int ExitCode, string Output, string Errors)> RunAsync(string program, IReadOnlyList<string> args)
+    {
+        using var process = Start([program, .. args]);
+        return await WaitAsync(process);
+    }
+
+    private static async Task<(int ExitCode, string Output, string Errors)> WaitAsync(Process process)
+    {
         process.StandardInput.Close();
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
@@ -275,13 +347,8 @@ internal sealed partial class SshNode
         return (process.ExitCode, await output, await errors);
     }
 
-    public Process StartSsh(string remote, string? identity = null)
+    private static Process Start(IReadOnlyList<string> args)
     {
-        var args = Command.Split(' ').ToList();
-        // The user's own ssh options, as `tp ssh i-… -i key …` would append them: no agent or user
-        // config of the machine running the tests, a known_hosts of the test's own, and no prompt.
-        args.AddRange(["-F", "/dev/null", "-i", identity ?? Identity, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", $"UserKnownHostsFile={_knownHosts}", "-o", "ConnectTimeout=30", remote]);
         var start = new ProcessStartInfo(args[0])
         {
             RedirectStandardInput = true,
@@ -304,6 +371,9 @@ internal sealed partial class SshNode
         process.WaitForExit();
         return Fingerprint().Match(output).Value;
     }
+
+    [GeneratedRegex(@"-p (\d+) ")]
+    private static partial Regex PortOption();
 
     [GeneratedRegex(@"SHA256:[A-Za-z0-9+/]+")]
     private static partial Regex Fingerprint();
