@@ -42,7 +42,7 @@ internal sealed partial class SimulatedCloud
         var root = NodeRoot(instanceId);
         var held = await db.ReadAsync(c => c.ExecuteScalarAsync<long?>("SELECT ssh_port FROM sim_nodes WHERE instance_id = @instanceId", new { instanceId }), ct);
         if (held is { } current && logins.TryListen(instanceId, root, (int)current))
-            return (int)current;
+            return await StillLiveAsync(instanceId, ct) ? (int)current : null;
         var tried = new HashSet<int>();
         for (var attempt = 0; attempt < 64; attempt++)
         {
@@ -65,14 +65,26 @@ internal sealed partial class SimulatedCloud
                     """, new { candidate, instanceId }, t);
             }, ct);
             if (taken == 1)
-                return candidate;
+                return await StillLiveAsync(instanceId, ct) ? candidate : null;
             logins.Close(instanceId, root);
-            var released = await db.ReadAsync(c => c.ExecuteScalarAsync<long>(
-                "SELECT COUNT(*) FROM sim_nodes WHERE instance_id = @instanceId AND state = 'released'", new { instanceId }), ct);
-            if (released > 0)
+            if (!await StillLiveAsync(instanceId, ct))
                 return null;
         }
         return null;
+    }
+
+    /// <summary>
+    /// Whether the node is not released; a release that closed the node's logins while this call was
+    /// opening them would otherwise leave its port open. Closes them when it was released.
+    /// </summary>
+    private async Task<bool> StillLiveAsync(string instanceId, CancellationToken ct)
+    {
+        var released = await db.ReadAsync(c => c.ExecuteScalarAsync<long>(
+            "SELECT COUNT(*) FROM sim_nodes WHERE instance_id = @instanceId AND state = 'released'", new { instanceId }), ct);
+        if (released == 0)
+            return true;
+        logins.Close(instanceId, NodeRoot(instanceId));
+        return false;
     }
 
     /// <summary>

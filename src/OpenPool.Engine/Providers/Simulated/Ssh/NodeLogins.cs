@@ -17,7 +17,7 @@ namespace OpenPool.Engine.Providers.Simulated.Ssh;
 /// engine's host and nothing else; each accepted connection becomes OpenSSH's <c>sshd -i</c> started
 /// inside the node's bubblewrap sandbox, with the socket as its stdin and stdout, in a session of its
 /// own and without <c>--die-with-parent</c>, so logins outlive an engine restart. The node's
-/// <c>/etc/ssh</c> is the engine's: the host key (made once, kept with the node), the sshd
+/// <c>/etc/ssh</c> is the engine's: the ed25519 host key (made once, in process, kept with the node), the sshd
 /// configuration and the cluster's keys as the only authorized keys.
 /// </summary>
 /// <remarks>
@@ -108,10 +108,15 @@ internal sealed class NodeLogins : IDisposable
         Directory.CreateDirectory(directory);
         NodeSandbox.SetMode(directory, NodeSandbox.ReadableDirectory);
         var key = Path.Combine(directory, HostKeyFile);
-        if (!File.Exists(key + ".pub"))
+        // The public half is written last: a crash midway leaves no .pub, and so a key that was
+        // never reported is simply made again.
+        if (!File.Exists(key + ".pub") && Ed25519HostKey.TryCreate(instanceId) is { } pair)
         {
-            // Made beside, then moved in with the public half last: a crash midway leaves no .pub,
-            // and so a key that was never reported is simply made again.
+            WriteAtomically(key, pair.PrivateKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            WriteAtomically(key + ".pub", pair.PublicKey, NodeSandbox.ReadableFile);
+        }
+        else if (!File.Exists(key + ".pub"))
+        {
             var scratch = Path.Combine(nodeRoot, "ssh-host-key.new");
             File.Delete(scratch);
             File.Delete(scratch + ".pub");
@@ -259,8 +264,9 @@ internal sealed class NodeLogins : IDisposable
                 {
                     Serve(listener, connection);
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SocketException or FormatException)
+                catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
+                    // One connection that could not be served must not stop the node taking the next.
                     _log.LogWarning("An SSH login for {Instance} could not be started: {Error}", listener.InstanceId, ex.Message);
                 }
             }
@@ -356,7 +362,7 @@ internal sealed class NodeLogins : IDisposable
                 File.WriteAllText(session.RecordFile, $"{init.ToString(CultureInfo.InvariantCulture)} {start}\n");
             }
         }
-        catch (Exception ex) when (ex is IOException or JsonException or KeyNotFoundException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or JsonException or KeyNotFoundException or InvalidOperationException or UnauthorizedAccessException or FormatException)
         {
             _log.LogWarning("The SSH login {Pid} on {Instance} could not be recorded: {Error}", session.Pid, session.Listener.InstanceId, ex.Message);
         }
@@ -372,8 +378,15 @@ internal sealed class NodeLogins : IDisposable
             lock (session.Listener)
             {
                 session.Listener.Sessions--;
-                if (session.RecordFile is { } record)
-                    File.Delete(record);
+                try
+                {
+                    if (session.RecordFile is { } record)
+                        File.Delete(record);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // A stale record is harmless: its start time no longer matches any process.
+                }
             }
         }
     }
