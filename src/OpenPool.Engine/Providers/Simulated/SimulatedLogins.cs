@@ -16,7 +16,9 @@ internal sealed partial class SimulatedCloud
     public string? SshProblem => logins.Problem;
 
     /// <summary>The nodes with how each is reached over SSH; a node stays without when SSH is unavailable or no port is free. Idempotent.</summary>
-    private async Task<IReadOnlyList<ProvisionedNode>> WithSshAccessAsync(ProvisionOrder order, IReadOnlyList<ProvisionedNode> nodes, CancellationToken ct)
+    /// <param name="heldPorts">The ports the nodes hold already, as the provision read them (a node absent from it holds none).</param>
+    private async Task<IReadOnlyList<ProvisionedNode>> WithSshAccessAsync(ProvisionOrder order, IReadOnlyList<ProvisionedNode> nodes,
+        IReadOnlyDictionary<string, int> heldPorts, CancellationToken ct)
     {
         if (logins.Problem is not null)
             return nodes;
@@ -27,7 +29,7 @@ internal sealed partial class SimulatedCloud
             var root = NodeRoot(node.InstanceId);
             NodeSandbox.PrepareNode(node.InstanceId, root, uid);
             var fingerprint = await logins.PrepareAsync(node.InstanceId, root, order.Keys, ct);
-            var port = await ListenOnPortAsync(node.InstanceId, ct);
+            var port = await ListenOnPortAsync(node.InstanceId, heldPorts.TryGetValue(node.InstanceId, out var held) ? held : null, ct);
             reached.Add(port is { } p ? node with { Ssh = new NodeAccess(logins.Host, p, NodeLogins.User, fingerprint) } : node);
         }
         return reached;
@@ -37,12 +39,13 @@ internal sealed partial class SimulatedCloud
     /// Listens for the node on the port it holds, or on a newly assigned one when it holds none (or
     /// another program took its port while no engine listened). Null when no port of the range is free.
     /// </summary>
-    private async Task<int?> ListenOnPortAsync(string instanceId, CancellationToken ct)
+    private async Task<int?> ListenOnPortAsync(string instanceId, int? held, CancellationToken ct)
     {
         var root = NodeRoot(instanceId);
-        var held = await db.ReadAsync(c => c.ExecuteScalarAsync<long?>("SELECT ssh_port FROM sim_nodes WHERE instance_id = @instanceId", new { instanceId }), ct);
-        if (held is { } current && logins.TryListen(instanceId, root, (int)current))
-            return await StillLiveAsync(instanceId, ct) ? (int)current : null;
+        // A release that closed the node meanwhile makes TryListen refuse, so a listener opened here
+        // is either for a live node or closed by its release.
+        if (held is { } current && logins.TryListen(instanceId, root, current))
+            return current;
         var tried = new HashSet<int>();
         for (var attempt = 0; attempt < 64; attempt++)
         {
@@ -64,40 +67,62 @@ internal sealed partial class SimulatedCloud
                                       AND other.state IN ('provisioning', 'running'))
                     """, new { candidate, instanceId }, t);
             }, ct);
+            // The update found the node live with the listener already registered: a release from
+            // here on closes it.
             if (taken == 1)
-                return await StillLiveAsync(instanceId, ct) ? candidate : null;
-            logins.Close(instanceId, root);
-            if (!await StillLiveAsync(instanceId, ct))
-                return null;
+                return candidate;
+            // Another live node has the port (a replica's), or this one was released.
+            logins.StopListening(instanceId);
         }
         return null;
     }
 
     /// <summary>
-    /// Whether the node is not released; a release that closed the node's logins while this call was
-    /// opening them would otherwise leave its port open. Closes them when it was released.
+    /// Up to <paramref name="count"/> ports for new nodes, inside the provision's transaction: ones no
+    /// live node holds (under a lock, for replicas on one database) and this engine does not listen
+    /// on. Fewer (none) when SSH is unavailable or the range is full. A port another program holds is
+    /// found when the node binds it, and then exchanged (<see cref="ListenOnPortAsync"/>).
     /// </summary>
-    private async Task<bool> StillLiveAsync(string instanceId, CancellationToken ct)
+    private async Task<IReadOnlyList<int>> PickPortsAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, int count)
     {
-        var released = await db.ReadAsync(c => c.ExecuteScalarAsync<long>(
-            "SELECT COUNT(*) FROM sim_nodes WHERE instance_id = @instanceId AND state = 'released'", new { instanceId }), ct);
-        if (released == 0)
-            return true;
-        logins.Close(instanceId, NodeRoot(instanceId));
-        return false;
+        if (logins.Problem is not null)
+            return [];
+        await db.LockAsync(c, t, "sim:ssh-ports");
+        var picked = new List<int>(count);
+        var tried = new HashSet<int>();
+        var (first, last) = logins.Ports;
+        while (picked.Count < count && tried.Count < last - first + 1)
+        {
+            var candidates = new List<int>();
+            while (candidates.Count < count - picked.Count + 4 && await NextPortAsync(tried, CancellationToken.None, c, t) is { } candidate)
+            {
+                tried.Add(candidate);
+                candidates.Add(candidate);
+            }
+            if (candidates.Count == 0)
+                break;
+            var live = (await c.QueryAsync<long>(
+                $"SELECT ssh_port FROM sim_nodes WHERE {Data.Sql.In(c, "ssh_port", "@candidates")} AND state IN ('provisioning', 'running')",
+                new { candidates }, t)).Select(p => (int)p).ToHashSet();
+            picked.AddRange(candidates.Where(p => !live.Contains(p)).Take(count - picked.Count));
+        }
+        return picked;
     }
 
     /// <summary>
     /// The next port to try, going round the range from after the one handed out last: a port freed
     /// by a release (or by an engine that stopped) is the last to be handed out again.
     /// </summary>
-    private async Task<int?> NextPortAsync(HashSet<int> tried, CancellationToken ct)
+    private async Task<int?> NextPortAsync(HashSet<int> tried, CancellationToken ct,
+        System.Data.Common.DbConnection? inTransaction = null, System.Data.Common.DbTransaction? transaction = null)
     {
         var (first, last) = logins.Ports;
         if (_portCursor is null)
         {
-            var latest = await db.ReadAsync(c => c.ExecuteScalarAsync<long?>(
-                "SELECT ssh_port FROM sim_nodes WHERE ssh_port IS NOT NULL ORDER BY created_at DESC, instance_id DESC LIMIT 1"), ct);
+            const string latestSql = "SELECT ssh_port FROM sim_nodes WHERE ssh_port IS NOT NULL ORDER BY created_at DESC, instance_id DESC LIMIT 1";
+            var latest = inTransaction is not null
+                ? await inTransaction.ExecuteScalarAsync<long?>(latestSql, transaction: transaction)
+                : await db.ReadAsync(c => c.ExecuteScalarAsync<long?>(latestSql), ct);
             lock (_portCursorLock)
                 _portCursor ??= latest is { } port && port < last ? (int)port + 1 : first;
         }

@@ -49,6 +49,9 @@ internal sealed class NodeLogins : IDisposable
     private readonly Dictionary<string, NodeListener> _listeners = new(StringComparer.Ordinal);
     private readonly Dictionary<int, string> _portHolders = [];
     private readonly ConcurrentDictionary<int, Session> _sessions = new();
+    // Nodes closed lately (instance id → when): a provision that raced the release must not listen
+    // again for a node whose logins were just ended. Kept for minutes, not forever.
+    private readonly ConcurrentDictionary<string, long> _closed = new(StringComparer.Ordinal);
     private readonly Timer _reaper;
 
     public NodeLogins(IOptions<SimulatedSshOptions> options, NodeSandbox sandbox, IOptions<JobsOptions> jobs, ILogger<NodeLogins> log)
@@ -123,9 +126,8 @@ internal sealed class NodeLogins : IDisposable
             await RunKeygenAsync(["-q", "-t", "ed25519", "-N", "", "-C", instanceId, "-f", scratch], ct);
             File.Move(scratch, key, overwrite: true);
             File.Move(scratch + ".pub", key + ".pub", overwrite: true);
+            NodeSandbox.SetMode(key + ".pub", NodeSandbox.ReadableFile);
         }
-        NodeSandbox.SetMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        NodeSandbox.SetMode(key + ".pub", NodeSandbox.ReadableFile);
         WriteAtomically(Path.Combine(directory, "sshd_config"), SshdConfig, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         WriteAtomically(Path.Combine(directory, "authorized_keys"), string.Concat(authorizedKeys.Select(k => k.Trim() + "\n")), NodeSandbox.ReadableFile);
         return HostKeyFingerprint(nodeRoot) ?? throw new IOException($"the host key of {instanceId} is not a public key ssh-keygen made");
@@ -148,12 +150,14 @@ internal sealed class NodeLogins : IDisposable
     /// <summary>
     /// Starts taking logins for the node on <paramref name="port"/> (a no-op when it does already).
     /// False when the port cannot be had: another node of this engine or another program holds it,
-    /// or the node listens on another port.
+    /// the node listens on another port, or the node was just closed.
     /// </summary>
     public bool TryListen(string instanceId, string nodeRoot, int port)
     {
         lock (_gate)
         {
+            if (_closed.ContainsKey(instanceId))
+                return false;
             if (_listeners.TryGetValue(instanceId, out var existing))
                 return existing.Port == port;
             if (_portHolders.ContainsKey(port))
@@ -184,13 +188,20 @@ internal sealed class NodeLogins : IDisposable
 
     /// <summary>
     /// Ends SSH to the node: its port closes (new logins are refused) and every login open on it is
-    /// killed, those an earlier engine started included. Idempotent.
+    /// killed, those an earlier engine started included; for the next minutes the node is not listened
+    /// for again. Idempotent.
     /// </summary>
     public void Close(string instanceId, string nodeRoot)
     {
         NodeListener? listener;
         lock (_gate)
         {
+            var now = Environment.TickCount64;
+            _closed[instanceId] = now;
+            if (_closed.Count > 1024)
+                foreach (var (closed, at) in _closed)
+                    if (now - at > 600_000)
+                        _closed.TryRemove(closed, out _);
             if (_listeners.Remove(instanceId, out listener))
                 _portHolders.Remove(listener.Port);
         }
@@ -210,6 +221,22 @@ internal sealed class NodeLogins : IDisposable
                 KillIfSame(init, fields[1]);
             File.Delete(record);
         }
+    }
+
+    /// <summary>Closes the node's port without ending its logins or marking it closed (a port given up for another).</summary>
+    public void StopListening(string instanceId)
+    {
+        NodeListener? listener;
+        lock (_gate)
+        {
+            if (_listeners.Remove(instanceId, out listener))
+                _portHolders.Remove(listener.Port);
+        }
+        if (listener is null)
+            return;
+        lock (listener)
+            listener.Closed = true;
+        listener.Socket.Dispose();
     }
 
     /// <summary>
@@ -426,13 +453,14 @@ internal sealed class NodeLogins : IDisposable
     private static void WriteAtomically(string path, string content, UnixFileMode mode)
     {
         var scratch = path + ".new";
-        File.Delete(scratch);
-        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        // A scratch file a crash left is truncated, and keeps the mode it was made with.
+        var create = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None };
         if (!OperatingSystem.IsWindows())
             create.UnixCreateMode = mode; // never readable by others, not even for a moment
         using (var file = new FileStream(scratch, create))
             file.Write(Encoding.UTF8.GetBytes(content));
-        NodeSandbox.SetMode(scratch, mode); // the umask may have taken bits the file needs
+        if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
+            NodeSandbox.SetMode(scratch, mode); // the engine's umask takes the bits others need
         File.Move(scratch, path, overwrite: true);
     }
 
