@@ -11,6 +11,10 @@ command -v tar >/dev/null || need="$need tar"
 { command -v setsid >/dev/null && command -v unshare >/dev/null; } || need="$need util-linux"
 command -v python3 >/dev/null || need="$need python3"
 command -v bwrap >/dev/null || need="$need bubblewrap"
+# tp ssh: the engine runs the real sshd inside each node; the tests log in with the stock clients.
+[ -x /usr/sbin/sshd ] || need="$need openssh-server"
+{ command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; } || need="$need openssh-client"
+command -v rsync >/dev/null || need="$need rsync"
 # Real S3 clients for the object storage tests (awscli comes from pip or the image).
 command -v rclone >/dev/null || need="$need rclone"
 command -v s3cmd >/dev/null || need="$need s3cmd"

@@ -8,12 +8,20 @@ namespace OpenPool.Engine.Clusters;
 /// <summary>
 /// What a claim's steps need, all fixed when the cluster was created. A claim carries it in its
 /// payload, so the worker starts without reading the cluster; a claim queued by an engine from
-/// before that has an empty payload and reads it.
+/// before that (or before the payload carried keys) has less and reads the rest.
 /// </summary>
-internal sealed record ClaimOrder(string ClusterId, string InstanceType, IReadOnlyList<string> InstanceIds)
+/// <param name="PublicKeys">The cluster's keys as OpenSSH lines; null when the payload predates them.</param>
+/// <param name="Tenant">The cluster's organization, or its user without one.</param>
+internal sealed record ClaimOrder(string ClusterId, string InstanceType, IReadOnlyList<string> InstanceIds, IReadOnlyList<string>? PublicKeys, string? Tenant)
 {
     public static string Payload(ClusterRecord cluster) =>
-        JsonSerializer.Serialize(new { instance_type = cluster.InstanceType, instance_ids = cluster.Instances.Select(i => i.Id) });
+        JsonSerializer.Serialize(new
+        {
+            instance_type = cluster.InstanceType,
+            instance_ids = cluster.Instances.Select(i => i.Id),
+            public_keys = cluster.Keys.Select(k => k.PublicKey),
+            tenant = cluster.OrgId ?? cluster.UserId,
+        });
 
     public static ClaimOrder? FromPayload(RequestRow request)
     {
@@ -21,10 +29,13 @@ internal sealed record ClaimOrder(string ClusterId, string InstanceType, IReadOn
         var root = payload.RootElement;
         if (!root.TryGetProperty("instance_type", out var type) || !root.TryGetProperty("instance_ids", out var ids))
             return null;
-        return new ClaimOrder(request.ObjectId!, type.GetString()!, ids.EnumerateArray().Select(id => id.GetString()!).ToList());
+        var keys = root.TryGetProperty("public_keys", out var lines) ? lines.EnumerateArray().Select(k => k.GetString()!).ToList() : null;
+        var tenant = root.TryGetProperty("tenant", out var owner) ? owner.GetString() : null;
+        return new ClaimOrder(request.ObjectId!, type.GetString()!, ids.EnumerateArray().Select(id => id.GetString()!).ToList(), keys, tenant);
     }
 
-    public static ClaimOrder Of(ClusterRecord cluster) => new(cluster.Id, cluster.InstanceType, cluster.Instances.Select(i => i.Id).ToList());
+    public static ClaimOrder Of(ClusterRecord cluster, IReadOnlyList<string> publicKeys) =>
+        new(cluster.Id, cluster.InstanceType, cluster.Instances.Select(i => i.Id).ToList(), publicKeys, cluster.OrgId ?? cluster.UserId);
 }
 
 /// <summary>CLUSTER_CLAIM: <c>allocate → provision → install_keys → done</c>.</summary>
@@ -39,12 +50,12 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
     {
         // Parsed (or read) for the first step, then carried to the ones that follow under the same claim.
         var order = request.Carried as ClaimOrder ?? ClaimOrder.FromPayload(request);
-        if (order is null)
+        if (order?.PublicKeys is null)
         {
             var cluster = await clusters.GetAsync(request.ObjectId!, ct);
             if (cluster is null)
                 return new StepOutcome.Fail($"Cluster {request.ObjectId} no longer exists.");
-            order = ClaimOrder.Of(cluster);
+            order = ClaimOrder.Of(cluster, await clusters.PublicKeysAsync(cluster.Id, ct));
         }
         request.Carried = order;
         var nodes = order.InstanceIds.Count;
@@ -55,12 +66,23 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
                     (write, now) => ClusterStore.SetStatus(write, order.ClusterId, ClusterStatuses.Provisioning, now, NotYetRunning));
 
             case "provision":
-                var progress = await provider.ProvisionAsync(new ProvisionOrder(request.Id, order.ClusterId, order.InstanceType, order.InstanceIds, request.Attempts), ct);
+                var progress = await provider.ProvisionAsync(
+                    new ProvisionOrder(request.Id, order.ClusterId, order.InstanceType, order.InstanceIds, request.Attempts, order.PublicKeys, order.Tenant), ct);
                 return ProviderSteps.Outcome(progress,
                     () => new StepOutcome.Advance("install_keys", "Nodes are up; installing SSH keys", (write, now) =>
                     {
                         foreach (var node in progress.Nodes ?? [])
-                            write.Add("UPDATE instances SET ip_address = @IpAddress WHERE id = @InstanceId", node);
+                            write.Add(
+                                """
+                                UPDATE instances SET ip_address = @IpAddress, ssh_host = @SshHost, ssh_port = @SshPort, ssh_user = @SshUser,
+                                                     ssh_host_key_fingerprint = @SshFingerprint
+                                WHERE id = @InstanceId
+                                """,
+                                new
+                                {
+                                    node.InstanceId, node.IpAddress, SshHost = node.Ssh?.Host, SshPort = node.Ssh?.Port, SshUser = node.Ssh?.User,
+                                    SshFingerprint = node.Ssh?.HostKeyFingerprint,
+                                });
                     }),
                     MarkFailed(order.ClusterId));
 

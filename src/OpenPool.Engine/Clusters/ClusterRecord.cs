@@ -1,5 +1,6 @@
 using OpenPool.Contracts;
 using OpenPool.Engine.Data;
+using OpenPool.Engine.Providers;
 
 namespace OpenPool.Engine.Clusters;
 
@@ -46,6 +47,8 @@ internal sealed class ClusterKey
 {
     public string Name { get; set; } = "";
     public string Fingerprint { get; set; } = "";
+    /// <summary>The OpenSSH line; only where the key is to be installed (a new cluster's claim), empty when read for display.</summary>
+    public string PublicKey { get; set; } = "";
 }
 
 internal sealed class InstanceRecord
@@ -55,6 +58,15 @@ internal sealed class InstanceRecord
     public int NodeIndex { get; set; }
     public string Status { get; set; } = "";
     public string? IpAddress { get; set; }
+    public string? SshHost { get; set; }
+    public int? SshPort { get; set; }
+    public string? SshUser { get; set; }
+    public string? SshHostKeyFingerprint { get; set; }
+
+    /// <summary>How the provider said the node is reached over SSH, or null when it did not.</summary>
+    public NodeAccess? Ssh => SshHost is not null && SshPort is { } port && SshUser is not null && SshHostKeyFingerprint is not null
+        ? new NodeAccess(SshHost, port, SshUser, SshHostKeyFingerprint)
+        : null;
 
     public InstanceInfo ToInfo() => new()
     {

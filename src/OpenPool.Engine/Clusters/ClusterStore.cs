@@ -190,7 +190,9 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
         return cluster;
     }
 
-    private const string InstanceColumns = "id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress";
+    private const string InstanceColumns =
+        "id, cluster_id AS ClusterId, node_index AS NodeIndex, status, ip_address AS IpAddress, ssh_host AS SshHost, ssh_port AS SshPort, " +
+        "ssh_user AS SshUser, ssh_host_key_fingerprint AS SshHostKeyFingerprint";
     private const string ById = $"SELECT {ClusterColumns} {ClusterFrom} WHERE c.id = @key";
 
     /// <summary>The cluster row alone, whoever owns it: for work done on the owner's behalf (workers, teardown, billing).</summary>
@@ -218,6 +220,11 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
                 cluster.Instances = byCluster[cluster.Id].ToList();
             return clusters;
         }, ct);
+
+    /// <summary>The OpenSSH lines of the keys the cluster was created with (what its nodes let in).</summary>
+    public Task<IReadOnlyList<string>> PublicKeysAsync(string clusterId, CancellationToken ct) =>
+        db.ReadAsync<IReadOnlyList<string>>(async c =>
+            (await c.QueryAsync<string>("SELECT public_key FROM cluster_keys WHERE cluster_id = @clusterId ORDER BY fingerprint", new { clusterId })).AsList(), ct);
 
     /// <summary>The instance and its cluster, if the caller may see them.</summary>
     public Task<(InstanceRecord Instance, ClusterRecord Cluster)?> GetInstanceAsync(Principal caller, string instanceId, CancellationToken ct) =>
@@ -325,7 +332,7 @@ internal sealed class ClusterStore(Database db, TimeProvider clock, IOptions<Bil
             args.Add($"keyLine{index}", publicKey);
             index++;
         }
-        return keys.Select(k => new ClusterKey { Fingerprint = k.Key, Name = k.Value.Name }).OrderBy(k => k.Name).ToList();
+        return keys.Select(k => new ClusterKey { Fingerprint = k.Key, Name = k.Value.Name, PublicKey = k.Value.PublicKey }).OrderBy(k => k.Name).ToList();
     }
 
     /// <summary>Another live cluster of the owner's with this name. Parameters: <c>@UserId</c>, <c>@name</c>, <c>@except</c> (a cluster id to ignore, or '').</summary>

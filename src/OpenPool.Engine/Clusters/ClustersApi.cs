@@ -2,6 +2,7 @@ using OpenPool.Engine.OpenApi;
 using OpenPool.Contracts;
 using OpenPool.Engine.Accounts;
 using OpenPool.Engine.Http;
+using OpenPool.Engine.Providers;
 using OpenPool.Engine.Storage;
 using OpenPool.Engine.Requests;
 
@@ -163,19 +164,26 @@ internal static class ClustersApi
         }, ApiJson.Options);
     }
 
-    private static async Task<IResult> SshAsync(string instance_id, HttpContext context, ClusterStore clusters)
+    private static async Task<IResult> SshAsync(string instance_id, HttpContext context, ClusterStore clusters, ICloudProvider provider)
     {
         var found = await clusters.GetInstanceAsync(context.Caller(), instance_id, context.RequestAborted)
             ?? throw ApiError.NotFound("instance_not_found", $"Instance {instance_id} not found.");
         var (instance, cluster) = found;
-        if (instance.Status != ClusterStatuses.Running || instance.IpAddress is null)
+        if (instance.Status != ClusterStatuses.Running)
             throw ApiError.Conflict("instance_not_running",
                 $"Instance {instance_id} is {instance.Status}; it can be reached once cluster {cluster.Id} is RUNNING.");
+        // The operator's problem comes first: a node's recorded port is no use while nothing can serve it.
+        if (provider.SshProblem is { } problem)
+            throw ApiError.Conflict("ssh_unavailable", problem);
+        if (instance.Ssh is not { } ssh)
+            throw ApiError.Conflict("ssh_unavailable",
+                $"Instance {instance_id} came up without SSH access (it was provisioned while SSH was unavailable); create a new cluster to log in.");
         return Results.Json(new SshCommandResponse
         {
-            Command = $"ssh -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/dev/null ubuntu@{instance.IpAddress}",
-            Message = $"Connecting to {instance_id} (node {instance.NodeIndex} of {cluster.Id}). " +
-                      "On OpenPool's simulated cloud this address is a documentation address and does not answer.",
+            // HostKeyAlias files the host key under the instance id, not [host]:port: a port that a
+            // later node reuses never meets a "host key changed" for an earlier node's key.
+            Command = $"ssh -p {ssh.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)} -o StrictHostKeyChecking=accept-new -o HostKeyAlias={instance.Id} {ssh.User}@{ssh.Host}",
+            Message = $"Connecting to {instance_id} (node {instance.NodeIndex} of {cluster.Id}); its host key is {ssh.HostKeyFingerprint}.",
         }, ApiJson.Options);
     }
 }

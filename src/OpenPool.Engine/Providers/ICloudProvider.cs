@@ -85,6 +85,12 @@ internal interface ICloudProvider
     /// an unconfined job sees the engine's host as the engine's user, so only the operator may push then.
     /// </summary>
     string? JobConfinementProblem { get; }
+
+    /// <summary>
+    /// Null when the provider's nodes take SSH logins; otherwise why they do not, in one line that
+    /// says what the operator must install or change (shown by <c>GET /ssh</c>).
+    /// </summary>
+    string? SshProblem { get; }
 }
 
 /// <summary>A job on a node.</summary>
@@ -138,7 +144,19 @@ internal sealed record VolumeOrder(string RequestId, string VolumeId, int SizeGb
 
 internal sealed record AttachmentOrder(string RequestId, string VolumeId, string ClusterId);
 
-internal sealed record ProvisionOrder(string RequestId, string ClusterId, string InstanceType, IReadOnlyList<string> InstanceIds, int Attempt);
+/// <param name="PublicKeys">
+/// The keys that may log in to every node over SSH (the cluster's keys), as OpenSSH public key lines
+/// (<c>ssh-ed25519 AAAA… comment</c>); no other key gets in.
+/// </param>
+/// <param name="Tenant">
+/// The cluster's organization, or its user without one: nodes of one tenant share a user. Null for an
+/// order from before tenants were carried; the provider then treats the cluster as its own tenant.
+/// </param>
+internal sealed record ProvisionOrder(string RequestId, string ClusterId, string InstanceType, IReadOnlyList<string> InstanceIds, int Attempt,
+    IReadOnlyList<string>? PublicKeys = null, string? Tenant = null)
+{
+    public IReadOnlyList<string> Keys => PublicKeys ?? [];
+}
 
 internal sealed record ReleaseOrder(string RequestId, string ClusterId);
 
@@ -152,7 +170,16 @@ internal enum ProgressState
     PermanentFailure,
 }
 
-internal sealed record ProvisionedNode(string InstanceId, string IpAddress);
+/// <param name="IpAddress">The address the node is listed under (what <c>tp cluster info</c> shows).</param>
+/// <param name="Ssh">How a client logs in to the node, or null when it cannot (see <see cref="ICloudProvider.SshProblem"/>).</param>
+internal sealed record ProvisionedNode(string InstanceId, string IpAddress, NodeAccess? Ssh = null);
+
+/// <summary>How a node is reached over SSH: <c>ssh -p Port User@Host</c>, expecting the host key whose fingerprint is given.</summary>
+/// <param name="Host">A name or address clients can reach (not necessarily the listed IP).</param>
+/// <param name="Port">TCP port, 1..65535.</param>
+/// <param name="User">The login name (<c>ubuntu</c> on GPU nodes).</param>
+/// <param name="HostKeyFingerprint">The node's host key as <c>ssh-keygen -lf</c> prints it: <c>SHA256:</c> and unpadded base64.</param>
+internal sealed record NodeAccess(string Host, int Port, string User, string HostKeyFingerprint);
 
 internal sealed record ProviderProgress(ProgressState State, string Message, TimeSpan Remaining = default, IReadOnlyList<ProvisionedNode>? Nodes = null)
 {

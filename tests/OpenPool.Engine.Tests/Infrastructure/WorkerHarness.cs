@@ -64,7 +64,8 @@ internal sealed class WorkerHarness : IDisposable
     {
         var engine = new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath };
         var jobs = Options.Create(new OpenPool.Engine.Jobs.JobsOptions());
-        return new(db ?? Db, Options.Create(Simulated), engine, Clock, new NodeSandbox(engine, jobs), jobs);
+        var sandbox = new NodeSandbox(engine, jobs);
+        return new(db ?? Db, Options.Create(Simulated), engine, Clock, sandbox, jobs, TestLogins.Off(sandbox, jobs));
     }
 
     /// <summary>A worker as a separate replica would run it; pass another <see cref="Database"/> on the same PostgreSQL to make it one.</summary>

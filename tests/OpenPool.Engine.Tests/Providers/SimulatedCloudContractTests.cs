@@ -127,6 +127,7 @@ public sealed class SimulatedCloudContractTests : CloudProviderContract, IDispos
         };
         var engine = new EngineOptions { DataDir = _dir.Path, DatabasePath = _db!.SqlitePath };
         var jobs = Options.Create(new JobsOptions());
-        return new SimulatedCloud(_db, Options.Create(simulated), engine, _clock, new NodeSandbox(engine, jobs), jobs);
+        var sandbox = new NodeSandbox(engine, jobs);
+        return new SimulatedCloud(_db, Options.Create(simulated), engine, _clock, sandbox, jobs, TestLogins.Off(sandbox, jobs));
     }
 }

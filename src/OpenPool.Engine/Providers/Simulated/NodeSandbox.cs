@@ -22,7 +22,7 @@ internal sealed class NodeSandbox
     /// <summary>Where the engine's per-job scripts appear inside the sandbox, read-only.</summary>
     public const string ScriptsMount = "/opt/openpool";
     private const int InsideUid = 1000;
-    private const string SearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    public const string SearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
     /// <summary>The shell a GPU node's user has (bash), and the one commands and launchers run under.</summary>
     public static string Shell { get; } = File.Exists("/bin/bash") ? "/bin/bash" : "/bin/sh";
@@ -211,14 +211,22 @@ internal sealed class NodeSandbox
         Directory.CreateDirectory(etc);
         // As root the node's processes keep the tenant's host uid inside; in a user namespace they are 1000.
         var inside = EngineIsRoot ? uid : InsideUid;
+        // sshd refuses to start without its privilege-separation user; a login's sshd runs in here.
         File.WriteAllText(Path.Combine(etc, "passwd"),
-            $"root:x:0:0:root:/root:/bin/bash\n{NodeUser}:x:{inside}:{inside}:{NodeUser}:{NodeHome}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+            $"root:x:0:0:root:/root:/bin/bash\nsshd:x:{SshdUid}:65534::/run/sshd:/usr/sbin/nologin\n" +
+            $"{NodeUser}:x:{inside}:{inside}:{NodeUser}:{NodeHome}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
         File.WriteAllText(Path.Combine(etc, "group"), $"root:x:0:\n{NodeUser}:x:{inside}:\nnogroup:x:65534:\n");
         File.WriteAllText(Path.Combine(etc, "hostname"), instanceId + "\n");
         foreach (var identity in Directory.EnumerateFiles(etc))
             SetMode(identity, ReadableFile); // read inside the node by its user
         File.WriteAllText(Path.Combine(nodeRoot, "uid"), uid.ToString(CultureInfo.InvariantCulture)); // last: it marks the node prepared
     }
+
+    /// <summary>The host's sshd user (Debian makes one), so sshd's unprivileged half runs as no tenant's uid; nobody without it.</summary>
+    private static int SshdUid { get; } = File.Exists("/etc/passwd")
+        ? File.ReadLines("/etc/passwd").Select(line => line.Split(':')).Where(f => f.Length > 2 && f[0] == "sshd")
+            .Select(f => int.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var uid) ? uid : 65534).FirstOrDefault(65534)
+        : 65534;
 
     public static bool IsPrepared(string nodeRoot) => File.Exists(Path.Combine(nodeRoot, "uid"));
 
@@ -245,15 +253,39 @@ internal sealed class NodeSandbox
     public static List<string> SandboxArguments(NodeContext node, IReadOnlyList<string> command, IReadOnlyDictionary<string, string> environment) =>
         [.. SandboxOptions(node, environment), "--", .. CommandInside(node, command)];
 
-    /// <summary>bwrap's options (everything before its <c>--</c>) for the node.</summary>
-    public static List<string> SandboxOptions(NodeContext node, IReadOnlyDictionary<string, string> environment)
+    /// <summary>bwrap's options (everything before its <c>--</c>) for a job or a short command on the node.</summary>
+    public static List<string> SandboxOptions(NodeContext node, IReadOnlyDictionary<string, string> environment) =>
+    [
+        .. IsolationOptions(node, dieWithParent: true, capabilitiesAsRoot: ["CAP_SETUID", "CAP_SETGID"]),
+        .. FileSystemOptions(node),
+        .. EnvironmentOptions(environment, NodeHome),
+    ];
+
+    /// <summary>
+    /// The namespaces, capabilities and hostname of a sandbox. As root the process keeps only
+    /// <paramref name="capabilitiesAsRoot"/> (what it needs to drop to the tenant's uid itself); as
+    /// any other user it is uid 1000 of a user namespace and keeps none. Without
+    /// <paramref name="dieWithParent"/> the sandbox outlives the process that started it.
+    /// </summary>
+    public static List<string> IsolationOptions(NodeContext node, bool dieWithParent, IReadOnlyList<string> capabilitiesAsRoot)
     {
-        var args = new List<string> { "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--cap-drop", "ALL" };
+        var args = new List<string> { "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try" };
+        if (dieWithParent)
+            args.Add("--die-with-parent");
+        args.AddRange(["--cap-drop", "ALL"]);
         if (EngineIsRoot)
-            args.AddRange(["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]);
+            foreach (var capability in capabilitiesAsRoot)
+                args.AddRange(["--cap-add", capability]);
         else
             args.AddRange(["--unshare-user", "--uid", InsideUid.ToString(CultureInfo.InvariantCulture), "--gid", InsideUid.ToString(CultureInfo.InvariantCulture)]);
         args.AddRange(["--hostname", node.InstanceId]);
+        return args;
+    }
+
+    /// <summary>The node's file system: the host's system directories read-only, the node's identity, home and volumes.</summary>
+    public static List<string> FileSystemOptions(NodeContext node)
+    {
+        var args = new List<string>();
         // A parent that bwrap makes for a mount point is root-only (0700) when bwrap runs as root, so
         // every directory above a mount is made explicitly (--dir makes it 0755).
         foreach (var top in new[] { "bin", "sbin", "lib", "lib32", "lib64", "libx32" })
@@ -283,10 +315,16 @@ internal sealed class NodeSandbox
             args.AddRange(["--dir", "/mnt"]);
         foreach (var volume in node.Volumes)
             args.AddRange(["--bind", volume.HostPath, volume.MountPath]);
-        args.Add("--clearenv");
+        return args;
+    }
+
+    /// <summary>Exactly <paramref name="environment"/> (nothing of the engine's) and the directory the command starts in.</summary>
+    public static List<string> EnvironmentOptions(IReadOnlyDictionary<string, string> environment, string workingDirectory)
+    {
+        var args = new List<string> { "--clearenv" };
         foreach (var (name, value) in environment)
             args.AddRange(["--setenv", name, value]);
-        args.AddRange(["--chdir", NodeHome]);
+        args.AddRange(["--chdir", workingDirectory]);
         return args;
     }
 

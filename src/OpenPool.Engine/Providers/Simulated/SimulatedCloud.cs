@@ -13,12 +13,23 @@ namespace OpenPool.Engine.Providers.Simulated;
 /// at most once per (kind, object, request), which is how tests prove nothing happened twice.
 /// </summary>
 internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOptions> options, EngineOptions engine, TimeProvider clock,
-    NodeSandbox sandbox, IOptions<Jobs.JobsOptions> jobOptions) : ICloudProvider
+    NodeSandbox sandbox, IOptions<Jobs.JobsOptions> jobOptions, Ssh.NodeLogins logins) : ICloudProvider
 {
     private readonly SimulatedOptions _options = options.Value;
     private readonly int _seed = options.Value.Seed ?? Random.Shared.Next();
 
-    public Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct) =>
+    public async Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct)
+    {
+        var heldPorts = new Dictionary<string, int>(StringComparer.Ordinal);
+        var progress = await ProvisionNodesAsync(order, heldPorts, ct);
+        // Access comes once the nodes are up, outside the transaction (it makes keys and binds ports).
+        return progress is { State: ProgressState.Done, Nodes: { } nodes }
+            ? progress with { Nodes = await WithSshAccessAsync(order, nodes, heldPorts, ct) }
+            : progress;
+    }
+
+    /// <param name="heldPorts">Filled with the SSH ports the nodes hold already, when the provision is done.</param>
+    private Task<ProviderProgress> ProvisionNodesAsync(ProvisionOrder order, Dictionary<string, int> heldPorts, CancellationToken ct) =>
         db.WriteAsync(async (c, t) =>
         {
             // Provision and release of one cluster never interleave (replicas on PostgreSQL). Under
@@ -65,16 +76,24 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
                     kind = "provision", objectId = order.ClusterId, requestId = order.RequestId, at = now,
                 });
                 var nodes = new List<ProvisionedNode>(order.InstanceIds.Count);
+                // The SSH ports are handed out with the nodes, in this transaction: a write of their
+                // own per claim would halve what the single SQLite writer gets through.
+                var ports = await PickPortsAsync(c, t, order.InstanceIds.Count);
+                heldPorts.Clear(); // the write may run again (PostgreSQL retries a batch that lost a lock cycle)
                 foreach (var instanceId in order.InstanceIds)
                 {
                     var node = new ProvisionedNode(instanceId, AddressFor(order.ClusterId, nodes.Count));
                     start.Append(
                         $"""
-                        INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at)
-                        VALUES (@instance{nodes.Count}, @ClusterId, @InstanceType, @RequestId, @state, @ip{nodes.Count}, @now);
+                        INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at, ssh_port)
+                        VALUES (@instance{nodes.Count}, @ClusterId, @InstanceType, @RequestId, @state, @ip{nodes.Count}, @now, @port{nodes.Count});
                         """);
                     args.Add($"instance{nodes.Count}", instanceId);
                     args.Add($"ip{nodes.Count}", node.IpAddress);
+                    int? port = nodes.Count < ports.Count ? ports[nodes.Count] : null;
+                    args.Add($"port{nodes.Count}", port);
+                    if (port is { } held)
+                        heldPorts[instanceId] = held;
                     nodes.Add(node);
                 }
                 if (instant)
@@ -92,10 +111,14 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
             await c.ExecuteAsync(
                 "UPDATE sim_nodes SET state = 'running' WHERE cluster_id = @ClusterId AND request_id = @RequestId AND state = 'provisioning'", order, t);
             await RecordEffectAsync(c, t, "provision", order.ClusterId, order.RequestId, now);
-            var provisioned = await c.QueryAsync<ProvisionedNode>(
-                "SELECT instance_id AS InstanceId, ip_address AS IpAddress FROM sim_nodes WHERE cluster_id = @ClusterId AND request_id = @RequestId",
-                order, t);
-            return ProviderProgress.Done(done, provisioned.AsList());
+            var provisioned = (await c.QueryAsync<(string InstanceId, string IpAddress, long? SshPort)>(
+                "SELECT instance_id, ip_address, ssh_port FROM sim_nodes WHERE cluster_id = @ClusterId AND request_id = @RequestId",
+                order, t)).AsList();
+            heldPorts.Clear(); // the write may run again (PostgreSQL retries a batch that lost a lock cycle)
+            foreach (var node in provisioned)
+                if (node.SshPort is { } port)
+                    heldPorts[node.InstanceId] = (int)port;
+            return ProviderProgress.Done(done, provisioned.Select(n => new ProvisionedNode(n.InstanceId, n.IpAddress)).ToList());
         }, ct);
 
     public async Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct)

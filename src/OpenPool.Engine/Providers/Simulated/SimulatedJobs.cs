@@ -471,11 +471,13 @@ internal sealed partial class SimulatedCloud
             Directory.Delete(paths.Root, recursive: true); // the engine's own files: nothing a job could have changed
     }
 
-    /// <summary>Ends every process on the cluster's nodes at once: a released node runs nothing.</summary>
+    /// <summary>Ends every process on the cluster's nodes at once (jobs and logins): a released node runs nothing.</summary>
     private async Task KillNodeProcessesAsync(string clusterId, CancellationToken ct)
     {
         var instances = await db.ReadAsync<IReadOnlyList<string>>(async c =>
             (await c.QueryAsync<string>("SELECT instance_id FROM sim_nodes WHERE cluster_id = @clusterId", new { clusterId })).AsList(), ct);
+        // Logins first: the port closes (no new login can start) before anything is killed.
+        CloseLogins(instances);
         foreach (var instance in instances)
         {
             var jobsDir = Path.Combine(NodeRoot(instance), "jobs");

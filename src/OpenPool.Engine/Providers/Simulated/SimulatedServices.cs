@@ -1,4 +1,5 @@
 using OpenPool.Engine.Hosting;
+using OpenPool.Engine.Providers.Simulated.Ssh;
 
 namespace OpenPool.Engine.Providers.Simulated;
 
@@ -8,16 +9,17 @@ internal static class SimulatedServices
     {
         services.Configure<SimulatedOptions>(configuration.GetSection("Simulated"));
         services.AddSingleton<NodeSandbox>();
+        services.AddSimulatedSsh(configuration);
         services.AddSingleton<SimulatedCloud>();
         services.AddSingleton<ICloudProvider>(sp => sp.GetRequiredService<SimulatedCloud>());
         services.AddHostedService<SimulatedNodesStartup>();
     }
 }
 
-/// <summary>At start: says once how jobs are confined, and clears what a crash left of uploads.</summary>
-internal sealed class SimulatedNodesStartup(SimulatedCloud cloud, NodeSandbox sandbox) : IHostedService
+/// <summary>At start: says once how jobs are confined and whether nodes take SSH logins, clears what a crash left of uploads, and listens again for running nodes.</summary>
+internal sealed class SimulatedNodesStartup(SimulatedCloud cloud, NodeSandbox sandbox, NodeLogins logins) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         cloud.RemoveInterruptedUploads();
         NodeSandbox.CloseInheritedDescriptorsOnExec();
@@ -25,7 +27,10 @@ internal sealed class SimulatedNodesStartup(SimulatedCloud cloud, NodeSandbox sa
             Console.WriteLine("Job sandbox: none (Jobs:Sandbox=None): jobs run as the engine's user and can read its files; use this only on a single-user machine.");
         else if (sandbox.Problem is { } problem)
             Console.WriteLine($"Job sandbox: unavailable, {problem}; only the operator can push jobs until it is fixed (or set Jobs:Sandbox=None on a single-user machine).");
-        return Task.CompletedTask;
+        if (logins.Problem is { } sshProblem)
+            Console.WriteLine($"SSH: unavailable, {sshProblem}; GET /ssh says so until it is fixed.");
+        else
+            await cloud.ReopenLoginsAsync(cancellationToken);
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

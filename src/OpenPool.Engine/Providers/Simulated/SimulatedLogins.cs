@@ -1,0 +1,168 @@
+using Dapper;
+using OpenPool.Engine.Providers.Simulated.Ssh;
+
+namespace OpenPool.Engine.Providers.Simulated;
+
+/// <summary>
+/// SSH access to simulated nodes, on the provider's side: a node that comes up gets its host key,
+/// the cluster's keys, a port of <c>Simulated:SshPorts</c> (kept in <c>sim_nodes</c>, so a restart
+/// listens on the same one) and its listener; a release closes the port and ends the logins.
+/// </summary>
+internal sealed partial class SimulatedCloud
+{
+    private readonly Lock _portCursorLock = new();
+    private int? _portCursor;
+
+    public string? SshProblem => logins.Problem;
+
+    /// <summary>The nodes with how each is reached over SSH; a node stays without when SSH is unavailable or no port is free. Idempotent.</summary>
+    /// <param name="heldPorts">The ports the nodes hold already, as the provision read them (a node absent from it holds none).</param>
+    private async Task<IReadOnlyList<ProvisionedNode>> WithSshAccessAsync(ProvisionOrder order, IReadOnlyList<ProvisionedNode> nodes,
+        IReadOnlyDictionary<string, int> heldPorts, CancellationToken ct)
+    {
+        if (logins.Problem is not null)
+            return nodes;
+        var uid = sandbox.UidOf(order.Tenant ?? order.ClusterId);
+        var reached = new List<ProvisionedNode>(nodes.Count);
+        foreach (var node in nodes)
+        {
+            var root = NodeRoot(node.InstanceId);
+            NodeSandbox.PrepareNode(node.InstanceId, root, uid);
+            var fingerprint = await logins.PrepareAsync(node.InstanceId, root, order.Keys, ct);
+            var port = await ListenOnPortAsync(node.InstanceId, heldPorts.TryGetValue(node.InstanceId, out var held) ? held : null, ct);
+            reached.Add(port is { } p ? node with { Ssh = new NodeAccess(logins.Host, p, NodeLogins.User, fingerprint) } : node);
+        }
+        return reached;
+    }
+
+    /// <summary>
+    /// Listens for the node on the port it holds, or on a newly assigned one when it holds none (or
+    /// another program took its port while no engine listened). Null when no port of the range is free.
+    /// </summary>
+    private async Task<int?> ListenOnPortAsync(string instanceId, int? held, CancellationToken ct)
+    {
+        var root = NodeRoot(instanceId);
+        // A release that closed the node meanwhile makes TryListen refuse, so a listener opened here
+        // is either for a live node or closed by its release.
+        if (held is { } current && logins.TryListen(instanceId, root, current))
+            return current;
+        var tried = new HashSet<int>();
+        for (var attempt = 0; attempt < 64; attempt++)
+        {
+            if (await NextPortAsync(tried, ct) is not { } candidate)
+                break;
+            tried.Add(candidate);
+            if (!logins.TryListen(instanceId, root, candidate))
+                continue;
+            // Under a lock and only when no live node has it: a replica on the same database may have
+            // taken the port meanwhile, and a released node gets no port.
+            var taken = await db.WriteAsync(async (c, t) =>
+            {
+                await db.LockAsync(c, t, "sim:ssh-ports");
+                return await c.ExecuteAsync(
+                    """
+                    UPDATE sim_nodes SET ssh_port = @candidate
+                    WHERE instance_id = @instanceId AND state IN ('provisioning', 'running')
+                      AND NOT EXISTS (SELECT 1 FROM sim_nodes other WHERE other.ssh_port = @candidate AND other.instance_id <> @instanceId
+                                      AND other.state IN ('provisioning', 'running'))
+                    """, new { candidate, instanceId }, t);
+            }, ct);
+            // The update found the node live with the listener already registered: a release from
+            // here on closes it.
+            if (taken == 1)
+                return candidate;
+            // Another live node has the port (a replica's), or this one was released.
+            logins.StopListening(instanceId);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> ports for new nodes, inside the provision's transaction: ones no
+    /// live node holds (under a lock, for replicas on one database) and this engine does not listen
+    /// on. Fewer (none) when SSH is unavailable or the range is full. A port another program holds is
+    /// found when the node binds it, and then exchanged (<see cref="ListenOnPortAsync"/>).
+    /// </summary>
+    private async Task<IReadOnlyList<int>> PickPortsAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, int count)
+    {
+        if (logins.Problem is not null)
+            return [];
+        await db.LockAsync(c, t, "sim:ssh-ports");
+        var picked = new List<int>(count);
+        var tried = new HashSet<int>();
+        var (first, last) = logins.Ports;
+        while (picked.Count < count && tried.Count < last - first + 1)
+        {
+            var candidates = new List<int>();
+            while (candidates.Count < count - picked.Count + 4 && await NextPortAsync(tried, CancellationToken.None, c, t) is { } candidate)
+            {
+                tried.Add(candidate);
+                candidates.Add(candidate);
+            }
+            if (candidates.Count == 0)
+                break;
+            var live = (await c.QueryAsync<long>(
+                $"SELECT ssh_port FROM sim_nodes WHERE {Data.Sql.In(c, "ssh_port", "@candidates")} AND state IN ('provisioning', 'running')",
+                new { candidates }, t)).Select(p => (int)p).ToHashSet();
+            picked.AddRange(candidates.Where(p => !live.Contains(p)).Take(count - picked.Count));
+        }
+        return picked;
+    }
+
+    /// <summary>
+    /// The next port to try, going round the range from after the one handed out last: a port freed
+    /// by a release (or by an engine that stopped) is the last to be handed out again.
+    /// </summary>
+    private async Task<int?> NextPortAsync(HashSet<int> tried, CancellationToken ct,
+        System.Data.Common.DbConnection? inTransaction = null, System.Data.Common.DbTransaction? transaction = null)
+    {
+        var (first, last) = logins.Ports;
+        if (_portCursor is null)
+        {
+            const string latestSql = "SELECT ssh_port FROM sim_nodes WHERE ssh_port IS NOT NULL ORDER BY created_at DESC, instance_id DESC LIMIT 1";
+            var latest = inTransaction is not null
+                ? await inTransaction.ExecuteScalarAsync<long?>(latestSql, transaction: transaction)
+                : await db.ReadAsync(c => c.ExecuteScalarAsync<long?>(latestSql), ct);
+            lock (_portCursorLock)
+                _portCursor ??= latest is { } port && port < last ? (int)port + 1 : first;
+        }
+        var size = last - first + 1;
+        lock (_portCursorLock)
+        {
+            var from = Math.Clamp(_portCursor.Value, first, last);
+            for (var step = 0; step < size; step++)
+            {
+                var candidate = first + ((from - first + step) % size);
+                if (tried.Contains(candidate) || logins.IsListening(candidate))
+                    continue;
+                _portCursor = candidate == last ? first : candidate + 1;
+                return candidate;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>At engine start: listens again for every running node that has a port (their logins kept running meanwhile).</summary>
+    public async Task ReopenLoginsAsync(CancellationToken ct)
+    {
+        if (logins.Problem is not null)
+            return;
+        var nodes = await db.ReadAsync(c => c.QueryAsync<(string InstanceId, long Port)>(
+            "SELECT instance_id, ssh_port FROM sim_nodes WHERE state = 'running' AND ssh_port IS NOT NULL"), ct);
+        foreach (var (instanceId, port) in nodes)
+        {
+            var root = NodeRoot(instanceId);
+            if (!NodeSandbox.IsPrepared(root))
+                continue;
+            if (!logins.TryListen(instanceId, root, (int)port))
+                Console.WriteLine($"SSH: port {port} of {instanceId} is taken by another program; the node cannot be logged in to until it is free and the engine restarts.");
+        }
+    }
+
+    /// <summary>Closes the released nodes' ports and ends their logins.</summary>
+    private void CloseLogins(IEnumerable<string> instanceIds)
+    {
+        foreach (var instanceId in instanceIds)
+            logins.Close(instanceId, NodeRoot(instanceId));
+    }
+}

@@ -1,0 +1,149 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace OpenPool.Engine.Providers.Simulated.Ssh;
+
+/// <summary>
+/// Makes an ed25519 key pair in OpenSSH's own file formats (<c>openssh-key-v1</c>, unencrypted, and
+/// the <c>.pub</c> line) with the OpenSSL libcrypto that .NET itself loads on Linux. A node's host key
+/// is made as it comes up, inside the claim: spawning ssh-keygen costs about 15 ms of a busy 2-core
+/// host per node, which alone would hold claims below a hundred per second.
+/// </summary>
+internal static class Ed25519HostKey
+{
+    private const int NidEd25519 = 1087; // OpenSSL's NID_ED25519
+    private const string KeyType = "ssh-ed25519";
+    private const string Library = "libcrypto.so.3";
+    private static bool _unavailable;
+
+    /// <summary>
+    /// A new key pair: the private key file's text and the public key line, both ending with a
+    /// newline. Null where libcrypto cannot make one (then ssh-keygen must).
+    /// </summary>
+    public static (string PrivateKey, string PublicKey)? TryCreate(string comment)
+    {
+        if (_unavailable)
+            return null;
+        var seed = new byte[32];
+        var publicKey = new byte[32];
+        try
+        {
+            if (!Generate(seed, publicKey))
+                return null;
+            return (PrivateKeyFile(seed, publicKey, comment), $"{KeyType} {Convert.ToBase64String(PublicBlob(publicKey))} {comment}\n");
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _unavailable = true;
+            return null;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seed);
+        }
+    }
+
+    private static bool Generate(byte[] seed, byte[] publicKey)
+    {
+        var context = NewContext(NidEd25519, IntPtr.Zero);
+        if (context == IntPtr.Zero)
+            return false;
+        try
+        {
+            var key = IntPtr.Zero;
+            if (KeygenInit(context) <= 0 || Keygen(context, ref key) <= 0)
+                return false;
+            try
+            {
+                nuint seedLength = 32, publicLength = 32;
+                return RawPrivateKey(key, seed, ref seedLength) == 1 && seedLength == 32
+                    && RawPublicKey(key, publicKey, ref publicLength) == 1 && publicLength == 32;
+            }
+            finally
+            {
+                FreeKey(key);
+            }
+        }
+        finally
+        {
+            FreeContext(context);
+        }
+    }
+
+    private static byte[] PublicBlob(byte[] publicKey)
+    {
+        var blob = new MemoryStream();
+        WriteString(blob, Encoding.ASCII.GetBytes(KeyType));
+        WriteString(blob, publicKey);
+        return blob.ToArray();
+    }
+
+    /// <summary>OpenSSH's PROTOCOL.key layout with cipher and KDF "none", wrapped in its PEM-like armour.</summary>
+    private static string PrivateKeyFile(byte[] seed, byte[] publicKey, string comment)
+    {
+        var secret = new MemoryStream();
+        // Two equal check words: a decryption with a wrong passphrase shows as a mismatch.
+        var check = RandomNumberGenerator.GetBytes(4);
+        secret.Write(check);
+        secret.Write(check);
+        WriteString(secret, Encoding.ASCII.GetBytes(KeyType));
+        WriteString(secret, publicKey);
+        WriteString(secret, [.. seed, .. publicKey]); // ed25519's "private key" is the seed followed by the public key
+        WriteString(secret, Encoding.UTF8.GetBytes(comment));
+        for (byte pad = 1; secret.Length % 8 != 0; pad++)
+            secret.WriteByte(pad);
+
+        var file = new MemoryStream();
+        file.Write("openssh-key-v1\0"u8);
+        WriteString(file, "none"u8.ToArray());
+        WriteString(file, "none"u8.ToArray());
+        WriteString(file, []);
+        WriteUInt32(file, 1);
+        WriteString(file, PublicBlob(publicKey));
+        var secretBytes = secret.ToArray();
+        WriteString(file, secretBytes);
+        CryptographicOperations.ZeroMemory(secretBytes);
+
+        var encoded = Convert.ToBase64String(file.ToArray());
+        var text = new StringBuilder("-----BEGIN OPENSSH PRIVATE KEY-----\n");
+        for (var at = 0; at < encoded.Length; at += 70)
+            text.Append(encoded, at, Math.Min(70, encoded.Length - at)).Append('\n');
+        return text.Append("-----END OPENSSH PRIVATE KEY-----\n").ToString();
+    }
+
+    private static void WriteString(Stream stream, byte[] bytes)
+    {
+        WriteUInt32(stream, (uint)bytes.Length);
+        stream.Write(bytes);
+    }
+
+    private static void WriteUInt32(Stream stream, uint value)
+    {
+        Span<byte> word = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(word, value);
+        stream.Write(word);
+    }
+
+    [DllImport(Library, EntryPoint = "EVP_PKEY_CTX_new_id")]
+    private static extern IntPtr NewContext(int id, IntPtr engine);
+
+    [DllImport(Library, EntryPoint = "EVP_PKEY_CTX_free")]
+    private static extern void FreeContext(IntPtr context);
+
+    [DllImport(Library, EntryPoint = "EVP_PKEY_keygen_init")]
+    private static extern int KeygenInit(IntPtr context);
+
+    [DllImport(Library, EntryPoint = "EVP_PKEY_keygen")]
+    private static extern int Keygen(IntPtr context, ref IntPtr key);
+
+    [DllImport(Library, EntryPoint = "EVP_PKEY_get_raw_private_key")]
+    private static extern int RawPrivateKey(IntPtr key, byte[] buffer, ref nuint length);
+
+    [DllImport(Library, EntryPoint = "EVP_PKEY_get_raw_public_key")]
+    private static extern int RawPublicKey(IntPtr key, byte[] buffer, ref nuint length);
+
+    [DllImport(Library, EntryPoint = "EVP_PKEY_free")]
+    private static extern void FreeKey(IntPtr key);
+}
