@@ -60,6 +60,26 @@ public sealed class SshLoginTests(SshEngineFixture fx) : IClassFixture<SshEngine
     }
 
     [Fact]
+    public async Task A_node_has_no_files_before_its_first_login_yet_reports_the_host_key_the_login_then_meets()
+    {
+        var node = await SshNode.StartAsync(fx, _keys, _client, "lazy@example.com");
+        var root = Path.Combine(fx.DataDir, "sim", "nodes", node.InstanceId);
+        // A ready node with its fingerprint reported, and nothing of it on disk: a claim writes no file per node.
+        Assert.StartsWith("SHA256:", node.ReportedFingerprint);
+        Assert.False(Directory.Exists(Path.Combine(root, "etc-ssh")), "the node's /etc/ssh was written before any login");
+        Assert.False(Directory.Exists(Path.Combine(root, "home")), "the node's home was made before any login");
+        Assert.False(File.Exists(Path.Combine(root, "uid")), "the node was prepared before any login");
+
+        var first = await node.SshAsync("id -un; hostname");
+        Assert.True(first.ExitCode == 0, first.Errors);
+        Assert.Equal(["ubuntu", node.InstanceId], first.Output.TrimEnd('\n').Split('\n'));
+        Assert.Equal(node.ReportedFingerprint, node.KnownHostFingerprint());
+        Assert.Equal(node.ReportedFingerprint, SshKeygen.Fingerprint(Path.Combine(root, "etc-ssh", "ssh_host_ed25519_key.pub")));
+        // A second login meets the same key (accept-new refuses another).
+        Assert.Equal(0, (await node.SshAsync("true")).ExitCode);
+    }
+
+    [Fact]
     public async Task A_file_written_over_ssh_is_read_by_a_job_pushed_to_the_same_cluster()
     {
         var node = await SshNode.StartAsync(fx, _keys, _client, "handoff@example.com");
@@ -212,6 +232,45 @@ public sealed class SshRestartTests : IDisposable
         var after = await node.SshAsync("cat ~/kept.txt");
         Assert.True(after.ExitCode == 0, after.Errors);
         Assert.Equal("kept\n", after.Output);
+        Assert.Equal(node.ReportedFingerprint, node.KnownHostFingerprint());
+    }
+}
+
+/// <summary>A node never logged in to before an engine restart: the restarted engine makes its files at the first login, with the host key reported before.</summary>
+public sealed class SshRestartBeforeFirstLoginTests : IDisposable
+{
+    private readonly TempDir _data = new();
+    private readonly SshKeygen _keys = new();
+    private readonly TempDir _client = new();
+
+    public void Dispose()
+    {
+        _keys.Dispose();
+        _client.Dispose();
+        _data.Dispose();
+    }
+
+    [Fact]
+    public async Task The_first_login_after_a_restart_meets_the_host_key_reported_before_it()
+    {
+        string[] settings = ["--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0", "--Simulated:SshPorts=23500-23599"];
+        SshNode node;
+        await using (var engine = await EngineProcess.StartAsync(_data.Path, settings))
+        {
+            node = await SshNode.StartAsync(new EngineAccess(engine, _data.Path), _keys, _client, "restart-first@example.com");
+            Assert.False(Directory.Exists(Path.Combine(_data.Path, "sim", "nodes", node.InstanceId, "etc-ssh")));
+            await engine.KillAsync();
+        }
+
+        await using var restarted = await EngineProcess.StartAsync(_data.Path, settings);
+        using var client = restarted.Client(node.ApiKey);
+        var again = await (await client.GetAsync($"/ssh/{node.InstanceId}")).Json();
+        Assert.Equal(node.Command, again.GetProperty("command").GetString());
+        Assert.Contains(node.ReportedFingerprint, again.GetProperty("message").GetString());
+
+        var login = await node.SshAsync("id -un; test -d ~ && echo home-ok");
+        Assert.True(login.ExitCode == 0, login.Errors);
+        Assert.Equal("ubuntu\nhome-ok\n", login.Output);
         Assert.Equal(node.ReportedFingerprint, node.KnownHostFingerprint());
     }
 }

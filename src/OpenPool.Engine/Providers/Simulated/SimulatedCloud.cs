@@ -75,6 +75,9 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
                     order.RequestId, order.ClusterId, order.InstanceType, now, readyAt, state = instant ? "running" : "provisioning",
                     kind = "provision", objectId = order.ClusterId, requestId = order.RequestId, at = now,
                 });
+                // What a node's SSH files are made from at its first login, by this engine or a later one.
+                args.Add("sshTenant", TenantOf(order));
+                args.Add("sshKeys", AuthorizedKeysText(order));
                 var nodes = new List<ProvisionedNode>(order.InstanceIds.Count);
                 // The SSH ports are handed out with the nodes, in this transaction: a write of their
                 // own per claim would halve what the single SQLite writer gets through.
@@ -85,8 +88,8 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
                     var node = new ProvisionedNode(instanceId, AddressFor(order.ClusterId, nodes.Count));
                     start.Append(
                         $"""
-                        INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at, ssh_port)
-                        VALUES (@instance{nodes.Count}, @ClusterId, @InstanceType, @RequestId, @state, @ip{nodes.Count}, @now, @port{nodes.Count});
+                        INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at, ssh_port, ssh_tenant, ssh_authorized_keys)
+                        VALUES (@instance{nodes.Count}, @ClusterId, @InstanceType, @RequestId, @state, @ip{nodes.Count}, @now, @port{nodes.Count}, @sshTenant, @sshKeys);
                         """);
                     args.Add($"instance{nodes.Count}", instanceId);
                     args.Add($"ip{nodes.Count}", node.IpAddress);

@@ -4,9 +4,11 @@ using OpenPool.Engine.Providers.Simulated.Ssh;
 namespace OpenPool.Engine.Providers.Simulated;
 
 /// <summary>
-/// SSH access to simulated nodes, on the provider's side: a node that comes up gets its host key,
-/// the cluster's keys, a port of <c>Simulated:SshPorts</c> (kept in <c>sim_nodes</c>, so a restart
-/// listens on the same one) and its listener; a release closes the port and ends the logins.
+/// SSH access to simulated nodes, on the provider's side: a node that comes up gets a port of
+/// <c>Simulated:SshPorts</c> and its listener, and reports its host key's fingerprint (derived, see
+/// <see cref="NodeLogins"/>); the port, the tenant and the cluster's keys are kept in <c>sim_nodes</c>,
+/// so a restart listens on the same port and can make the node's files at its first login. No file
+/// is written per node here. A release closes the port and ends the logins.
 /// </summary>
 internal sealed partial class SimulatedCloud
 {
@@ -22,14 +24,18 @@ internal sealed partial class SimulatedCloud
     {
         if (logins.Problem is not null)
             return nodes;
-        var uid = sandbox.UidOf(order.Tenant ?? order.ClusterId);
+        var setup = new NodeSetup(TenantOf(order), order.Keys);
         var reached = new List<ProvisionedNode>(nodes.Count);
         foreach (var node in nodes)
         {
-            var root = NodeRoot(node.InstanceId);
-            NodeSandbox.PrepareNode(node.InstanceId, root, uid);
-            var fingerprint = await logins.PrepareAsync(node.InstanceId, root, order.Keys, ct);
-            var port = await ListenOnPortAsync(node.InstanceId, heldPorts.TryGetValue(node.InstanceId, out var held) ? held : null, ct);
+            if (logins.DerivedFingerprint(node.InstanceId) is not { } fingerprint)
+            {
+                // Without libcrypto the key is ssh-keygen's, random: it is made now, with the node's files.
+                var root = NodeRoot(node.InstanceId);
+                NodeSandbox.PrepareNode(node.InstanceId, root, sandbox.UidOf(setup.Tenant));
+                fingerprint = await logins.PrepareAsync(node.InstanceId, root, order.Keys, ct);
+            }
+            var port = await ListenOnPortAsync(node.InstanceId, heldPorts.TryGetValue(node.InstanceId, out var held) ? held : null, setup, ct);
             reached.Add(port is { } p ? node with { Ssh = new NodeAccess(logins.Host, p, NodeLogins.User, fingerprint) } : node);
         }
         return reached;
@@ -39,12 +45,17 @@ internal sealed partial class SimulatedCloud
     /// Listens for the node on the port it holds, or on a newly assigned one when it holds none (or
     /// another program took its port while no engine listened). Null when no port of the range is free.
     /// </summary>
-    private async Task<int?> ListenOnPortAsync(string instanceId, int? held, CancellationToken ct)
+    private static string TenantOf(ProvisionOrder order) => order.Tenant ?? order.ClusterId;
+
+    /// <summary>The cluster's keys as <c>sim_nodes.ssh_authorized_keys</c> keeps them: one OpenSSH line each.</summary>
+    private static string AuthorizedKeysText(ProvisionOrder order) => string.Join('\n', order.Keys.Select(k => k.Trim()));
+
+    private async Task<int?> ListenOnPortAsync(string instanceId, int? held, NodeSetup setup, CancellationToken ct)
     {
         var root = NodeRoot(instanceId);
         // A release that closed the node meanwhile makes TryListen refuse, so a listener opened here
         // is either for a live node or closed by its release.
-        if (held is { } current && logins.TryListen(instanceId, root, current))
+        if (held is { } current && logins.TryListen(instanceId, root, current, setup))
             return current;
         var tried = new HashSet<int>();
         for (var attempt = 0; attempt < 64; attempt++)
@@ -52,7 +63,7 @@ internal sealed partial class SimulatedCloud
             if (await NextPortAsync(tried, ct) is not { } candidate)
                 break;
             tried.Add(candidate);
-            if (!logins.TryListen(instanceId, root, candidate))
+            if (!logins.TryListen(instanceId, root, candidate, setup))
                 continue;
             // Under a lock and only when no live node has it: a replica on the same database may have
             // taken the port meanwhile, and a released node gets no port.
@@ -142,19 +153,25 @@ internal sealed partial class SimulatedCloud
         return null;
     }
 
-    /// <summary>At engine start: listens again for every running node that has a port (their logins kept running meanwhile).</summary>
+    /// <summary>
+    /// At engine start: listens again for every running node that has a port (their logins kept
+    /// running meanwhile), those never logged in to included: their files are made at the first login.
+    /// </summary>
     public async Task ReopenLoginsAsync(CancellationToken ct)
     {
         if (logins.Problem is not null)
             return;
-        var nodes = await db.ReadAsync(c => c.QueryAsync<(string InstanceId, long Port)>(
-            "SELECT instance_id, ssh_port FROM sim_nodes WHERE state = 'running' AND ssh_port IS NOT NULL"), ct);
-        foreach (var (instanceId, port) in nodes)
+        var nodes = await db.ReadAsync(c => c.QueryAsync<(string InstanceId, long Port, string? Tenant, string? Keys)>(
+            "SELECT instance_id, ssh_port, ssh_tenant, ssh_authorized_keys FROM sim_nodes WHERE state = 'running' AND ssh_port IS NOT NULL"), ct);
+        foreach (var (instanceId, port, tenant, keys) in nodes)
         {
             var root = NodeRoot(instanceId);
-            if (!NodeSandbox.IsPrepared(root))
+            NodeSetup? setup = tenant is null
+                ? null
+                : new NodeSetup(tenant, (keys ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            if (setup is null && !NodeSandbox.IsPrepared(root))
                 continue;
-            if (!logins.TryListen(instanceId, root, (int)port))
+            if (!logins.TryListen(instanceId, root, (int)port, setup))
                 Console.WriteLine($"SSH: port {port} of {instanceId} is taken by another program; the node cannot be logged in to until it is free and the engine restarts.");
         }
     }

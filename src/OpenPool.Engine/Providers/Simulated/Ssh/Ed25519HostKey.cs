@@ -32,7 +32,7 @@ internal static class Ed25519HostKey
         {
             if (!Generate(seed, publicKey))
                 return null;
-            return (PrivateKeyFile(seed, publicKey, comment), $"{KeyType} {Convert.ToBase64String(PublicBlob(publicKey))} {comment}\n");
+            return (PrivateKeyFile(seed, publicKey, comment), PublicKeyLine(publicKey, comment));
         }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -44,6 +44,49 @@ internal static class Ed25519HostKey
             CryptographicOperations.ZeroMemory(seed);
         }
     }
+
+    /// <summary>
+    /// The key pair whose private key is <paramref name="seed"/> (32 bytes): the same seed gives the
+    /// same key, so a node's host key can be known (its fingerprint reported) before its file is
+    /// written, and written later, by another engine process too. Null where libcrypto cannot.
+    /// </summary>
+    public static (string PrivateKey, string PublicKey)? FromSeed(ReadOnlySpan<byte> seed, string comment)
+    {
+        if (seed.Length != 32)
+            throw new ArgumentException("an ed25519 seed is 32 bytes", nameof(seed));
+        if (_unavailable)
+            return null;
+        var copy = seed.ToArray();
+        var publicKey = new byte[32];
+        try
+        {
+            var key = NewRawPrivateKey(NidEd25519, IntPtr.Zero, copy, 32);
+            if (key == IntPtr.Zero)
+                return null;
+            try
+            {
+                nuint publicLength = 32;
+                if (RawPublicKey(key, publicKey, ref publicLength) != 1 || publicLength != 32)
+                    return null;
+            }
+            finally
+            {
+                FreeKey(key);
+            }
+            return (PrivateKeyFile(copy, publicKey, comment), PublicKeyLine(publicKey, comment));
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _unavailable = true;
+            return null;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(copy);
+        }
+    }
+
+    private static string PublicKeyLine(byte[] publicKey, string comment) => $"{KeyType} {Convert.ToBase64String(PublicBlob(publicKey))} {comment}\n";
 
     private static bool Generate(byte[] seed, byte[] publicKey)
     {
@@ -137,6 +180,9 @@ internal static class Ed25519HostKey
 
     [DllImport(Library, EntryPoint = "EVP_PKEY_keygen")]
     private static extern int Keygen(IntPtr context, ref IntPtr key);
+
+    [DllImport(Library, EntryPoint = "EVP_PKEY_new_raw_private_key")]
+    private static extern IntPtr NewRawPrivateKey(int type, IntPtr engine, byte[] key, nuint length);
 
     [DllImport(Library, EntryPoint = "EVP_PKEY_get_raw_private_key")]
     private static extern int RawPrivateKey(IntPtr key, byte[] buffer, ref nuint length);

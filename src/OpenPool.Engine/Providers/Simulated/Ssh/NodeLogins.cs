@@ -3,11 +3,13 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Microsoft.Win32.SafeHandles;
 using OpenPool.Engine.Accounts;
+using OpenPool.Engine.Hosting;
 using OpenPool.Engine.Jobs;
 
 namespace OpenPool.Engine.Providers.Simulated.Ssh;
@@ -17,8 +19,10 @@ namespace OpenPool.Engine.Providers.Simulated.Ssh;
 /// engine's host and nothing else; each accepted connection becomes OpenSSH's <c>sshd -i</c> started
 /// inside the node's bubblewrap sandbox, with the socket as its stdin and stdout, in a session of its
 /// own and without <c>--die-with-parent</c>, so logins outlive an engine restart. The node's
-/// <c>/etc/ssh</c> is the engine's: the ed25519 host key (made once, in process, kept with the node), the sshd
-/// configuration and the cluster's keys as the only authorized keys.
+/// <c>/etc/ssh</c> is the engine's: the ed25519 host key, the sshd configuration and the cluster's keys
+/// as the only authorized keys. Nothing of it is written when the node comes up (a claim writes no
+/// file): the host key is derived from the engine's secret and the instance id, so its fingerprint is
+/// known at once, and the node's files are made at its first login, by whichever engine process takes it.
 /// </summary>
 /// <remarks>
 /// On the host a node's SSH files are <c>sim/nodes/&lt;instance&gt;/etc-ssh/</c> (shown read-only at
@@ -30,6 +34,8 @@ internal sealed class NodeLogins : IDisposable
 {
     public const string User = NodeSandbox.NodeUser;
     private const string HostKeyFile = "ssh_host_ed25519_key";
+    /// <summary>In the data directory: the 32 random bytes every node's host key is derived from.</summary>
+    public const string SecretFile = "ssh-host-keys.secret";
     private const string ConfigInside = "/etc/ssh/sshd_config";
     private const long MaxLogBytes = 1 << 20;
     private const int SigKill = 9;
@@ -44,6 +50,7 @@ internal sealed class NodeLogins : IDisposable
     private readonly JobsOptions _jobs;
     private readonly ILogger<NodeLogins> _log;
     private readonly Lazy<string?> _problem;
+    private readonly Lazy<byte[]> _secret;
     private readonly string? _keygen;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, NodeListener> _listeners = new(StringComparer.Ordinal);
@@ -54,8 +61,9 @@ internal sealed class NodeLogins : IDisposable
     private readonly ConcurrentDictionary<string, long> _closed = new(StringComparer.Ordinal);
     private readonly Timer _reaper;
 
-    public NodeLogins(IOptions<SimulatedSshOptions> options, NodeSandbox sandbox, IOptions<JobsOptions> jobs, ILogger<NodeLogins> log)
+    public NodeLogins(IOptions<SimulatedSshOptions> options, NodeSandbox sandbox, IOptions<JobsOptions> jobs, EngineOptions engine, ILogger<NodeLogins> log)
     {
+        _secret = new Lazy<byte[]>(() => LoadOrCreateSecret(Path.Combine(engine.DataDir, SecretFile)));
         _options = options.Value;
         _sandbox = sandbox;
         _jobs = jobs.Value;
@@ -101,8 +109,72 @@ internal sealed class NodeLogins : IDisposable
     private static string SessionsDirectory(string nodeRoot) => Path.Combine(nodeRoot, "ssh-sessions");
 
     /// <summary>
-    /// Writes the node's <c>/etc/ssh</c>: its host key the first time, the sshd configuration, and
-    /// <paramref name="authorizedKeys"/> (OpenSSH lines) as the only keys that log in. Idempotent.
+    /// The engine's secret: 32 random bytes in a 0600 file of the data directory, made on first use.
+    /// A replica with a data directory of its own has another and so derives other host keys.
+    /// </summary>
+    private static byte[] LoadOrCreateSecret(string path)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            if (File.Exists(path))
+            {
+                var text = File.ReadAllText(path).Trim();
+                if (text.Length == 64)
+                    return Convert.FromHexString(text);
+                if (attempt > 20)
+                    throw new IOException($"{path} is not 64 hex digits");
+                Thread.Sleep(10); // another process is writing it
+                continue;
+            }
+            var fresh = RandomNumberGenerator.GetBytes(32);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+                create.UnixCreateMode = DataDirectory.OwnerOnlyFile;
+            try
+            {
+                using (var file = new FileStream(path, create))
+                {
+                    file.Write(Encoding.ASCII.GetBytes(Convert.ToHexStringLower(fresh) + "\n"));
+                    file.Flush(flushToDisk: true);
+                }
+                return fresh;
+            }
+            catch (IOException) when (File.Exists(path))
+            {
+                // Made meanwhile by another caller: theirs counts.
+            }
+        }
+    }
+
+    /// <summary>The node's host key, derived from the engine's secret and the instance id; null where libcrypto cannot make it.</summary>
+    private (string PrivateKey, string PublicKey)? DerivedHostKey(string instanceId)
+    {
+        var seed = HMACSHA256.HashData(_secret.Value, Encoding.UTF8.GetBytes(instanceId));
+        try
+        {
+            return Ed25519HostKey.FromSeed(seed, instanceId);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(seed);
+        }
+    }
+
+    /// <summary>
+    /// The fingerprint the node's host key will have (derived, so no file is needed for it), or null
+    /// where libcrypto cannot derive keys: then <see cref="PrepareAsync"/> must make the key now.
+    /// </summary>
+    public string? DerivedFingerprint(string instanceId) =>
+        DerivedHostKey(instanceId) is { } pair && SshPublicKey.TryParse(pair.PublicKey, out var parsed, out _) ? parsed!.Fingerprint : null;
+
+    /// <summary>Whether the node has its <c>/etc/ssh</c> (its host key's public half is written last).</summary>
+    private static bool HasEtcSsh(string nodeRoot) => File.Exists(Path.Combine(EtcSsh(nodeRoot), HostKeyFile + ".pub"));
+
+    /// <summary>
+    /// Writes the node's <c>/etc/ssh</c>: the sshd configuration, <paramref name="authorizedKeys"/>
+    /// (OpenSSH lines) as the only keys that log in, and its host key the first time (derived from
+    /// the engine's secret; made by ssh-keygen where libcrypto cannot). Idempotent.
     /// </summary>
     /// <returns>The host key's fingerprint, <c>SHA256:…</c> as <c>ssh-keygen -lf</c> prints it.</returns>
     public async Task<string> PrepareAsync(string instanceId, string nodeRoot, IReadOnlyList<string> authorizedKeys, CancellationToken ct)
@@ -110,10 +182,12 @@ internal sealed class NodeLogins : IDisposable
         var directory = EtcSsh(nodeRoot);
         Directory.CreateDirectory(directory);
         NodeSandbox.SetMode(directory, NodeSandbox.ReadableDirectory);
+        WriteAtomically(Path.Combine(directory, "sshd_config"), SshdConfig, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        WriteAtomically(Path.Combine(directory, "authorized_keys"), string.Concat(authorizedKeys.Select(k => k.Trim() + "\n")), NodeSandbox.ReadableFile);
         var key = Path.Combine(directory, HostKeyFile);
-        // The public half is written last: a crash midway leaves no .pub, and so a key that was
-        // never reported is simply made again.
-        if (!File.Exists(key + ".pub") && Ed25519HostKey.TryCreate(instanceId) is { } pair)
+        // The public half is written last: a crash midway leaves no .pub, and so the node's files
+        // are simply made again (the derived key is the same one).
+        if (!File.Exists(key + ".pub") && DerivedHostKey(instanceId) is { } pair)
         {
             WriteAtomically(key, pair.PrivateKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             WriteAtomically(key + ".pub", pair.PublicKey, NodeSandbox.ReadableFile);
@@ -128,8 +202,6 @@ internal sealed class NodeLogins : IDisposable
             File.Move(scratch + ".pub", key + ".pub", overwrite: true);
             NodeSandbox.SetMode(key + ".pub", NodeSandbox.ReadableFile);
         }
-        WriteAtomically(Path.Combine(directory, "sshd_config"), SshdConfig, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        WriteAtomically(Path.Combine(directory, "authorized_keys"), string.Concat(authorizedKeys.Select(k => k.Trim() + "\n")), NodeSandbox.ReadableFile);
         return HostKeyFingerprint(nodeRoot) ?? throw new IOException($"the host key of {instanceId} is not a public key ssh-keygen made");
     }
 
@@ -152,7 +224,8 @@ internal sealed class NodeLogins : IDisposable
     /// False when the port cannot be had: another node of this engine or another program holds it,
     /// the node listens on another port, or the node was just closed.
     /// </summary>
-    public bool TryListen(string instanceId, string nodeRoot, int port)
+    /// <param name="setup">What the node's files are made from at its first login; null for a node that has them already.</param>
+    public bool TryListen(string instanceId, string nodeRoot, int port, NodeSetup? setup)
     {
         lock (_gate)
         {
@@ -178,7 +251,7 @@ internal sealed class NodeLogins : IDisposable
                 _log.LogDebug("SSH port {Port} for {Instance} is not free: {Error}", port, instanceId, ex.SocketErrorCode);
                 return false;
             }
-            var listener = new NodeListener(instanceId, nodeRoot, port, socket);
+            var listener = new NodeListener(instanceId, nodeRoot, port, socket, setup);
             _listeners[instanceId] = listener;
             _portHolders[port] = instanceId;
             _ = AcceptAsync(listener);
@@ -289,6 +362,8 @@ internal sealed class NodeLogins : IDisposable
             {
                 try
                 {
+                    if (!await EnsureNodeFilesAsync(listener))
+                        continue;
                     Serve(listener, connection);
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -297,6 +372,41 @@ internal sealed class NodeLogins : IDisposable
                     _log.LogWarning("An SSH login for {Instance} could not be started: {Error}", listener.InstanceId, ex.Message);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Makes the node's files (its home and identity, its <c>/etc/ssh</c>) at its first login, unless
+    /// a job or an earlier login (of this engine process or an earlier one) made them. One at a time
+    /// per node; a crash midway leaves files that are made again whole.
+    /// </summary>
+    /// <returns>False when the node has no files and nothing to make them from (the connection is dropped).</returns>
+    private async Task<bool> EnsureNodeFilesAsync(NodeListener listener)
+    {
+        if (listener.HasFiles)
+            return true;
+        await listener.Preparing.WaitAsync();
+        try
+        {
+            if (listener.HasFiles || listener.Closed)
+                return listener.HasFiles;
+            var root = listener.NodeRoot;
+            if (!NodeSandbox.IsPrepared(root) || !HasEtcSsh(root))
+            {
+                if (listener.Setup is not { } setup)
+                {
+                    _log.LogWarning("{Instance} has no SSH files and nothing to make them from; the login was refused", listener.InstanceId);
+                    return false;
+                }
+                NodeSandbox.PrepareNode(listener.InstanceId, root, _sandbox.UidOf(setup.Tenant));
+                await PrepareAsync(listener.InstanceId, root, setup.AuthorizedKeys, CancellationToken.None);
+            }
+            listener.HasFiles = true;
+            return true;
+        }
+        finally
+        {
+            listener.Preparing.Release();
         }
     }
 
@@ -543,8 +653,13 @@ internal sealed class NodeLogins : IDisposable
 
         """;
 
-    private sealed class NodeListener(string instanceId, string nodeRoot, int port, Socket socket)
+    private sealed class NodeListener(string instanceId, string nodeRoot, int port, Socket socket, NodeSetup? setup)
     {
+        public NodeSetup? Setup { get; } = setup;
+        /// <summary>Held while the node's files are checked or made.</summary>
+        public SemaphoreSlim Preparing { get; } = new(1, 1);
+        /// <summary>Set once the node's files are known to be there.</summary>
+        public bool HasFiles { get; set; }
         public string InstanceId { get; } = instanceId;
         public string NodeRoot { get; } = nodeRoot;
         public int Port { get; } = port;
@@ -562,3 +677,6 @@ internal sealed class NodeLogins : IDisposable
         public string? RecordFile { get; set; }
     }
 }
+
+/// <summary>What a node's files are made from at its first login: the tenant (whose uid the node's user has) and the cluster's keys.</summary>
+internal sealed record NodeSetup(string Tenant, IReadOnlyList<string> AuthorizedKeys);
