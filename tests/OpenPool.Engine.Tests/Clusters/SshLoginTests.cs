@@ -80,6 +80,18 @@ public sealed class SshLoginTests(SshEngineFixture fx) : IClassFixture<SshEngine
     }
 
     [Fact]
+    public async Task A_node_never_logged_in_to_is_destroyed_and_its_port_refuses_logins()
+    {
+        var node = await SshNode.StartAsync(fx, _keys, _client, "never@example.com");
+        var destroy = await (await node.Client.DeleteAsync($"/cluster/{node.ClusterId}")).Json();
+        Assert.Equal("COMPLETED", (await node.Client.PollLikeCliAsync(destroy.GetProperty("request_id").GetString()!)).Final.GetProperty("status").GetString());
+        var refused = await node.SshAsync("echo should-not-run");
+        Assert.Equal(255, refused.ExitCode);
+        Assert.Contains("Connection refused", refused.Errors);
+        Assert.False(Directory.Exists(Path.Combine(fx.DataDir, "sim", "nodes", node.InstanceId, "etc-ssh")));
+    }
+
+    [Fact]
     public async Task A_file_written_over_ssh_is_read_by_a_job_pushed_to_the_same_cluster()
     {
         var node = await SshNode.StartAsync(fx, _keys, _client, "handoff@example.com");
