@@ -189,6 +189,13 @@ public sealed class SshLoginTests(SshEngineFixture fx) : IClassFixture<SshEngine
         var node = await SshNode.StartAsync(fx, _keys, _client, "destroy@example.com");
         using var open = node.StartSsh("echo logged-in; sleep 300");
         Assert.Equal("logged-in", await open.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60)));
+        // A login that ended but left a process behind: its sshd (and the bwrap the engine spawned)
+        // exit, the login's PID namespace does not. The destroy must end that one too.
+        var marker = $"{Random.Shared.Next(1000, 9999)}.25";
+        var leftBehind = await node.SshAsync($"setsid sleep {marker} </dev/null >/dev/null 2>&1 & echo left");
+        Assert.True(leftBehind.ExitCode == 0, leftBehind.Errors);
+        await Task.Delay(TimeSpan.FromSeconds(2.5)); // past the engine's 1 s reaping of ended logins
+        Assert.True(HostProcessesWith(marker) > 0, "the left-behind process did not start");
 
         var destroy = await (await node.Client.DeleteAsync($"/cluster/{node.ClusterId}")).Json();
         Assert.Equal("COMPLETED", (await node.Client.PollLikeCliAsync(destroy.GetProperty("request_id").GetString()!)).Final.GetProperty("status").GetString());
@@ -201,7 +208,28 @@ public sealed class SshLoginTests(SshEngineFixture fx) : IClassFixture<SshEngine
         Assert.Contains("Connection refused", refused.Errors);
         var ssh = await node.Client.GetAsync($"/ssh/{node.InstanceId}");
         Assert.Equal(HttpStatusCode.Conflict, ssh.StatusCode);
+        for (var wait = Stopwatch.StartNew(); HostProcessesWith(marker) > 0 && wait.Elapsed < TimeSpan.FromSeconds(10);)
+            await Task.Delay(200);
+        Assert.Equal(0, HostProcessesWith(marker));
     }
+
+    /// <summary>Processes on the host whose command line holds <paramref name="text"/> (the tests run as root: every one is readable).</summary>
+    private static int HostProcessesWith(string text) =>
+        Directory.EnumerateDirectories("/proc").Count(dir =>
+        {
+            try
+            {
+                return int.TryParse(Path.GetFileName(dir), out _) && File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ').Contains(text, StringComparison.Ordinal);
+            }
+            catch (IOException)
+            {
+                return false; // ended while looked at
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return false;
+            }
+        });
 }
 
 /// <summary>The host key and the logins of a node survive an engine killed the hard way and started again.</summary>

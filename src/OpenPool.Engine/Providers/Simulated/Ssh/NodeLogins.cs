@@ -517,7 +517,10 @@ internal sealed class NodeLogins : IDisposable
                 session.Listener.Sessions--;
                 try
                 {
-                    if (session.RecordFile is { } record)
+                    // The spawned bwrap ends with the login's sshd, but the login's PID namespace
+                    // lives on while anything in it runs (nohup, setsid, a daemon): its record must
+                    // stay until then, or a destroy would not know to end it.
+                    if (session.RecordFile is { } record && !InitStillRuns(record))
                         File.Delete(record);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -526,6 +529,14 @@ internal sealed class NodeLogins : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>Whether the PID-namespace init a session record names is the same process still (pid and start time).</summary>
+    private static bool InitStillRuns(string record)
+    {
+        var fields = File.ReadAllText(record).Split(' ', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return fields.Length == 2 && int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var init)
+            && StartTimeOf(init) == fields[1];
     }
 
     /// <summary>bwrap's options for a login: the node's sandbox as its jobs have it, plus what sshd needs.</summary>
