@@ -13,30 +13,12 @@ public sealed class Ed25519HostKeyTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public void A_made_key_is_read_by_ssh_keygen_which_derives_the_same_public_key_and_fingerprint()
-    {
-        var pair = Ed25519HostKey.TryCreate("i-test-node");
-        Assert.True(pair is not null, "libcrypto (OpenSSL 3, which .NET uses on Linux) could not make an ed25519 key");
-        var (privateKey, publicKey) = pair.Value;
-        var path = Path.Combine(_dir.Path, "host_key");
-        File.WriteAllText(path, privateKey);
-        OpenPool.Engine.Providers.Simulated.NodeSandbox.SetMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // ssh-keygen refuses a private key others may read
-        File.WriteAllText(path + ".pub", publicKey);
-
-        Assert.EndsWith(" i-test-node\n", publicKey);
-        var derived = Run("-y", "-f", path).Trim();
-        Assert.Equal(string.Join(' ', publicKey.Split(' ').Take(2)), string.Join(' ', derived.Split(' ').Take(2)));
-        Assert.True(SshPublicKey.TryParse(publicKey, out var parsed, out var error), error);
-        Assert.Equal(SshKeygen.Fingerprint(path + ".pub"), parsed!.Fingerprint);
-        Assert.NotEqual(publicKey, Ed25519HostKey.TryCreate("i-test-node")!.Value.PublicKey);
-    }
-
-    [Fact]
     public void A_key_from_a_seed_is_the_same_for_the_same_seed_and_is_read_by_ssh_keygen()
     {
         var seed = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
         var pair = Ed25519HostKey.FromSeed(seed, "i-seeded");
         Assert.True(pair is not null, "libcrypto (OpenSSL 3, which .NET uses on Linux) could not make an ed25519 key from a seed");
+        Assert.EndsWith(" i-seeded\n", pair.Value.PublicKey);
         var again = Ed25519HostKey.FromSeed(seed, "i-seeded")!.Value;
         Assert.Equal(pair.Value.PublicKey, again.PublicKey);
         var other = seed.ToArray();

@@ -6,10 +6,10 @@ using System.Text;
 namespace OpenPool.Engine.Providers.Simulated.Ssh;
 
 /// <summary>
-/// Makes an ed25519 key pair in OpenSSH's own file formats (<c>openssh-key-v1</c>, unencrypted, and
-/// the <c>.pub</c> line) with the OpenSSL libcrypto that .NET itself loads on Linux. A node's host key
-/// is made as it comes up, inside the claim: spawning ssh-keygen costs about 15 ms of a busy 2-core
-/// host per node, which alone would hold claims below a hundred per second.
+/// Makes an ed25519 key pair from a seed, in OpenSSH's own file formats (<c>openssh-key-v1</c>,
+/// unencrypted, and the <c>.pub</c> line), with the OpenSSL libcrypto that .NET itself loads on
+/// Linux. A node's host key is known inside the claim: spawning ssh-keygen costs about 15 ms of a
+/// busy 2-core host per node, which alone would hold claims below a hundred per second.
 /// </summary>
 internal static class Ed25519HostKey
 {
@@ -17,33 +17,6 @@ internal static class Ed25519HostKey
     private const string KeyType = "ssh-ed25519";
     private const string Library = "libcrypto.so.3";
     private static bool _unavailable;
-
-    /// <summary>
-    /// A new key pair: the private key file's text and the public key line, both ending with a
-    /// newline. Null where libcrypto cannot make one (then ssh-keygen must).
-    /// </summary>
-    public static (string PrivateKey, string PublicKey)? TryCreate(string comment)
-    {
-        if (_unavailable)
-            return null;
-        var seed = new byte[32];
-        var publicKey = new byte[32];
-        try
-        {
-            if (!Generate(seed, publicKey))
-                return null;
-            return (PrivateKeyFile(seed, publicKey, comment), PublicKeyLine(publicKey, comment));
-        }
-        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-        {
-            _unavailable = true;
-            return null;
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(seed);
-        }
-    }
 
     /// <summary>
     /// The key pair whose private key is <paramref name="seed"/> (32 bytes): the same seed gives the
@@ -87,33 +60,6 @@ internal static class Ed25519HostKey
     }
 
     private static string PublicKeyLine(byte[] publicKey, string comment) => $"{KeyType} {Convert.ToBase64String(PublicBlob(publicKey))} {comment}\n";
-
-    private static bool Generate(byte[] seed, byte[] publicKey)
-    {
-        var context = NewContext(NidEd25519, IntPtr.Zero);
-        if (context == IntPtr.Zero)
-            return false;
-        try
-        {
-            var key = IntPtr.Zero;
-            if (KeygenInit(context) <= 0 || Keygen(context, ref key) <= 0)
-                return false;
-            try
-            {
-                nuint seedLength = 32, publicLength = 32;
-                return RawPrivateKey(key, seed, ref seedLength) == 1 && seedLength == 32
-                    && RawPublicKey(key, publicKey, ref publicLength) == 1 && publicLength == 32;
-            }
-            finally
-            {
-                FreeKey(key);
-            }
-        }
-        finally
-        {
-            FreeContext(context);
-        }
-    }
 
     private static byte[] PublicBlob(byte[] publicKey)
     {
@@ -169,23 +115,8 @@ internal static class Ed25519HostKey
         stream.Write(word);
     }
 
-    [DllImport(Library, EntryPoint = "EVP_PKEY_CTX_new_id")]
-    private static extern IntPtr NewContext(int id, IntPtr engine);
-
-    [DllImport(Library, EntryPoint = "EVP_PKEY_CTX_free")]
-    private static extern void FreeContext(IntPtr context);
-
-    [DllImport(Library, EntryPoint = "EVP_PKEY_keygen_init")]
-    private static extern int KeygenInit(IntPtr context);
-
-    [DllImport(Library, EntryPoint = "EVP_PKEY_keygen")]
-    private static extern int Keygen(IntPtr context, ref IntPtr key);
-
     [DllImport(Library, EntryPoint = "EVP_PKEY_new_raw_private_key")]
     private static extern IntPtr NewRawPrivateKey(int type, IntPtr engine, byte[] key, nuint length);
-
-    [DllImport(Library, EntryPoint = "EVP_PKEY_get_raw_private_key")]
-    private static extern int RawPrivateKey(IntPtr key, byte[] buffer, ref nuint length);
 
     [DllImport(Library, EntryPoint = "EVP_PKEY_get_raw_public_key")]
     private static extern int RawPublicKey(IntPtr key, byte[] buffer, ref nuint length);
