@@ -232,29 +232,37 @@ public sealed class SshLoginTests(SshEngineFixture fx) : IClassFixture<SshEngine
         });
 }
 
-/// <summary>The host key and the logins of a node survive an engine killed the hard way and started again.</summary>
-public sealed class SshRestartTests : IDisposable
+/// <summary>
+/// What a test that stops and starts its own engine owns: the data directory both engines share,
+/// the tenant's key pair and the ssh client's files. A class per test, so they run side by side.
+/// </summary>
+public abstract class SshRestartTest : IDisposable
 {
-    private readonly TempDir _data = new();
-    private readonly SshKeygen _keys = new();
-    private readonly TempDir _client = new();
+    private protected TempDir Data { get; } = new();
+    private protected SshKeygen Keys { get; } = new();
+    private protected TempDir ClientFiles { get; } = new();
 
     public void Dispose()
     {
-        _keys.Dispose();
-        _client.Dispose();
-        _data.Dispose();
+        Keys.Dispose();
+        ClientFiles.Dispose();
+        Data.Dispose();
+        GC.SuppressFinalize(this);
     }
+}
 
+/// <summary>The host key and the logins of a node survive an engine killed the hard way and started again.</summary>
+public sealed class SshRestartTests : SshRestartTest
+{
     [Fact]
     public async Task After_an_engine_restart_the_same_command_reaches_the_same_host_key()
     {
         string[] settings = ["--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0", "--Simulated:SshPorts=23400-23499"];
         SshNode node;
         string command;
-        await using (var engine = await EngineProcess.StartAsync(_data.Path, settings))
+        await using (var engine = await EngineProcess.StartAsync(Data.Path, settings))
         {
-            node = await SshNode.StartAsync(new EngineAccess(engine, _data.Path), _keys, _client, "restart@example.com");
+            node = await SshNode.StartAsync(new EngineAccess(engine, Data.Path), Keys, ClientFiles, "restart@example.com");
             command = node.Command;
             Assert.Equal(0, (await node.SshAsync("echo kept > ~/kept.txt")).ExitCode);
             await engine.KillAsync();
@@ -262,7 +270,7 @@ public sealed class SshRestartTests : IDisposable
         var refusedWhileDown = await node.SshAsync("true");
         Assert.Equal(255, refusedWhileDown.ExitCode);
 
-        await using var restarted = await EngineProcess.StartAsync(_data.Path, settings);
+        await using var restarted = await EngineProcess.StartAsync(Data.Path, settings);
         using var client = restarted.Client(node.ApiKey);
         var again = await (await client.GetAsync($"/ssh/{node.InstanceId}")).Json();
         Assert.Equal(command, again.GetProperty("command").GetString());
@@ -277,32 +285,21 @@ public sealed class SshRestartTests : IDisposable
 }
 
 /// <summary>A node never logged in to before an engine restart: the restarted engine makes its files at the first login, with the host key reported before.</summary>
-public sealed class SshRestartBeforeFirstLoginTests : IDisposable
+public sealed class SshRestartBeforeFirstLoginTests : SshRestartTest
 {
-    private readonly TempDir _data = new();
-    private readonly SshKeygen _keys = new();
-    private readonly TempDir _client = new();
-
-    public void Dispose()
-    {
-        _keys.Dispose();
-        _client.Dispose();
-        _data.Dispose();
-    }
-
     [Fact]
     public async Task The_first_login_after_a_restart_meets_the_host_key_reported_before_it()
     {
         string[] settings = ["--Simulated:ProvisionSeconds=0", "--Simulated:ReleaseSeconds=0", "--Simulated:SshPorts=23500-23599"];
         SshNode node;
-        await using (var engine = await EngineProcess.StartAsync(_data.Path, settings))
+        await using (var engine = await EngineProcess.StartAsync(Data.Path, settings))
         {
-            node = await SshNode.StartAsync(new EngineAccess(engine, _data.Path), _keys, _client, "restart-first@example.com");
-            Assert.False(Directory.Exists(Path.Combine(_data.Path, "sim", "nodes", node.InstanceId, "etc-ssh")));
+            node = await SshNode.StartAsync(new EngineAccess(engine, Data.Path), Keys, ClientFiles, "restart-first@example.com");
+            Assert.False(Directory.Exists(Path.Combine(Data.Path, "sim", "nodes", node.InstanceId, "etc-ssh")));
             await engine.KillAsync();
         }
 
-        await using var restarted = await EngineProcess.StartAsync(_data.Path, settings);
+        await using var restarted = await EngineProcess.StartAsync(Data.Path, settings);
         using var client = restarted.Client(node.ApiKey);
         var again = await (await client.GetAsync($"/ssh/{node.InstanceId}")).Json();
         Assert.Equal(node.Command, again.GetProperty("command").GetString());
