@@ -370,7 +370,12 @@ internal sealed partial class SshNode
     public static Task<SshNode> StartAsync(RealEngineFixture fx, SshKeygen keys, TempDir client, string email) =>
         StartAsync(new EngineAccess(fx.Engine, fx.DataDir), keys, client, email);
 
-    public static async Task<SshNode> StartAsync(EngineAccess engine, SshKeygen keys, TempDir clientDir, string email)
+    public static async Task<SshNode> StartAsync(EngineAccess engine, SshKeygen keys, TempDir clientDir, string email) =>
+        (await StartClusterAsync(engine, keys, clientDir, email, "1xH100", 1))[0];
+
+    /// <summary>A new user's cluster of <paramref name="nodes"/> nodes, created with a key of its own; each node as <c>tp ssh</c> reaches it.</summary>
+    public static async Task<IReadOnlyList<SshNode>> StartClusterAsync(EngineAccess engine, SshKeygen keys, TempDir clientDir, string email,
+        string instanceType, int nodes)
     {
         RequireRootAndOpenSsh();
         using var admin = engine.Engine.Client(engine.AdminKey);
@@ -378,10 +383,19 @@ internal sealed partial class SshNode
         var apiKey = created.GetProperty("api_key").GetString()!;
         var client = engine.Engine.Client(apiKey);
         var publicKey = keys.NewKey("ed25519");
-        var (clusterId, requestId, body) = await client.CreateClusterAsync(extra: new { public_keys = new[] { File.ReadAllText(publicKey).Trim() }, save_keys = false });
+        var (clusterId, requestId, body) = await client.CreateClusterAsync(instanceType,
+            new { public_keys = new[] { File.ReadAllText(publicKey).Trim() }, save_keys = false, num_nodes = nodes });
         var claim = await client.PollLikeCliAsync(requestId);
         Assert.Equal("COMPLETED", claim.Final.GetProperty("status").GetString());
-        var instanceId = body.GetProperty("instance_ids")[0].GetString()!;
+        var reached = new List<SshNode>();
+        foreach (var instance in body.GetProperty("instance_ids").EnumerateArray())
+            reached.Add(await ReachAsync(client, apiKey, clusterId, instance.GetString()!, publicKey, clientDir));
+        Assert.Equal(nodes, reached.Count);
+        return reached;
+    }
+
+    private static async Task<SshNode> ReachAsync(HttpClient client, string apiKey, string clusterId, string instanceId, string publicKey, TempDir clientDir)
+    {
         var ssh = await client.GetAsync($"/ssh/{instanceId}?system=Linux");
         var answer = await ssh.Json();
         Assert.True(ssh.StatusCode == HttpStatusCode.OK, answer.ToString());

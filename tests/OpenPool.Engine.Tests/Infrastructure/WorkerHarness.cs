@@ -63,9 +63,7 @@ internal sealed class WorkerHarness : IDisposable
     public SimulatedCloud NewCloud(Database? db = null)
     {
         var engine = new EngineOptions { DataDir = _dir.Path, DatabasePath = Db.SqlitePath };
-        var jobs = Options.Create(new OpenPool.Engine.Jobs.JobsOptions());
-        var sandbox = new NodeSandbox(engine, jobs);
-        return new(db ?? Db, Options.Create(Simulated), engine, Clock, sandbox, jobs, TestLogins.Off(sandbox, jobs, engine));
+        return TestLogins.Cloud(db ?? Db, Simulated, engine, Clock);
     }
 
     /// <summary>A worker as a separate replica would run it; pass another <see cref="Database"/> on the same PostgreSQL to make it one.</summary>

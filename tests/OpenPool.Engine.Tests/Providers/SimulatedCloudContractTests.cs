@@ -126,8 +126,6 @@ public sealed class SimulatedCloudContractTests : CloudProviderContract, IDispos
             Seed = 1,
         };
         var engine = new EngineOptions { DataDir = _dir.Path, DatabasePath = _db!.SqlitePath };
-        var jobs = Options.Create(new JobsOptions());
-        var sandbox = new NodeSandbox(engine, jobs);
-        return new SimulatedCloud(_db, Options.Create(simulated), engine, _clock, sandbox, jobs, TestLogins.Off(sandbox, jobs, engine));
+        return TestLogins.Cloud(_db, simulated, engine, _clock);
     }
 }

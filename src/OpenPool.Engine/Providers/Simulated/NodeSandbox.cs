@@ -21,6 +21,11 @@ internal sealed class NodeSandbox
     public const string NodeHome = "/home/ubuntu";
     /// <summary>Where the engine's per-job scripts appear inside the sandbox, read-only.</summary>
     public const string ScriptsMount = "/opt/openpool";
+    /// <summary>The node's <c>/etc/ssh</c> beside its other files (made by its first login, or a job's start where nodes take logins).</summary>
+    public const string EtcSshDirectory = "etc-ssh";
+    /// <summary>The node's <c>/tmp</c>, on disk and shared by all its jobs and logins (a tmux server outlives the login that started it).</summary>
+    private const string TmpDirectory = "tmp";
+    private const UnixFileMode StickyWorldWritable = (UnixFileMode)0b1_111_111_111; // 1777, as /tmp is everywhere
     private const int InsideUid = 1000;
     public const string SearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -219,6 +224,9 @@ internal sealed class NodeSandbox
         File.WriteAllText(Path.Combine(etc, "hostname"), instanceId + "\n");
         foreach (var identity in Directory.EnumerateFiles(etc))
             SetMode(identity, ReadableFile); // read inside the node by its user
+        var tmp = Path.Combine(nodeRoot, TmpDirectory);
+        Directory.CreateDirectory(tmp);
+        SetMode(tmp, StickyWorldWritable);
         File.WriteAllText(Path.Combine(nodeRoot, "uid"), uid.ToString(CultureInfo.InvariantCulture)); // last: it marks the node prepared
     }
 
@@ -298,17 +306,30 @@ internal sealed class NodeSandbox
                 args.AddRange(["--ro-bind", host, host]);
         }
         args.AddRange(["--ro-bind", "/usr", "/usr", "--dir", "/etc", "--dir", "/var"]);
+        // The node's own /etc/hosts (its cluster's nodes) once it has one, the host's until then.
+        var nodeHosts = Path.Combine(node.Root, "etc", "hosts");
+        var hasOwnHosts = File.Exists(nodeHosts);
         foreach (var entry in EtcEntries)
         {
             var host = "/etc/" + entry;
-            if (File.Exists(host) || Directory.Exists(host))
+            if ((entry != "hosts" || !hasOwnHosts) && (File.Exists(host) || Directory.Exists(host)))
                 args.AddRange(["--ro-bind", host, host]);
         }
-        foreach (var identity in new[] { "passwd", "group", "hostname" })
+        foreach (var identity in hasOwnHosts ? new[] { "passwd", "group", "hostname", "hosts" } : ["passwd", "group", "hostname"])
             args.AddRange(["--ro-bind", Path.Combine(node.Root, "etc", identity), "/etc/" + identity]);
-        // A tmpfs bwrap makes as root is root's and 0755: the tenant's uid could not write /tmp.
-        args.AddRange(["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp", "--tmpfs", "/run",
-            "--dir", "/home", "--bind", Path.Combine(node.Root, "home"), NodeHome]);
+        var etcSsh = Path.Combine(node.Root, EtcSshDirectory);
+        if (Directory.Exists(etcSsh))
+            args.AddRange(["--ro-bind", etcSsh, "/etc/ssh"]);
+        args.AddRange(["--proc", "/proc", "--dev", "/dev"]);
+        // A tmpfs bwrap makes as root is root's and 0755: the tenant's uid could not write /tmp. A
+        // node prepared before /tmp was kept on disk gets a tmpfs of its own per sandbox, as it had.
+        var tmp = Path.Combine(node.Root, TmpDirectory);
+        if (Directory.Exists(tmp))
+            args.AddRange(["--bind", tmp, "/tmp"]);
+        else
+            args.AddRange(["--perms", "1777", "--tmpfs", "/tmp"]);
+        args.AddRange(["--perms", "1777", "--tmpfs", "/var/tmp", "--tmpfs", "/run", "--dir", "/home", "--bind", Path.Combine(node.Root, "home"), NodeHome]);
+        args.AddRange(GpuProbeOptions(node));
         if (node.Scripts is not null)
             args.AddRange(["--dir", "/opt", "--ro-bind", node.Scripts, ScriptsMount]);
         if (node.Volumes.Count > 0)
@@ -317,6 +338,38 @@ internal sealed class NodeSandbox
             args.AddRange(["--bind", volume.HostPath, volume.MountPath]);
         return args;
     }
+
+    /// <summary>
+    /// The node's <c>nvidia-smi</c> (<see cref="NodeFiles"/>) at <c>/usr/local/bin/nvidia-smi</c>, on
+    /// the PATH of jobs and logins alike (login shells reset it to Debian's, which starts there).
+    /// bwrap cannot make a mount point inside the read-only <c>/usr</c> and 0.8 has no overlay, so
+    /// that directory becomes a tmpfs holding the host's entries again, bound one by one, and the stand-in.
+    /// </summary>
+    private static List<string> GpuProbeOptions(NodeContext node)
+    {
+        const string directory = "/usr/local/bin";
+        var probe = Path.Combine(node.Root, NodeFiles.GpuProbeFile);
+        if (!File.Exists(probe) || !Directory.Exists(directory))
+            return [];
+        var hostEntries = new DirectoryInfo(directory).GetFileSystemInfos();
+        if (hostEntries.Length > MaxRebuiltEntries)
+            return []; // a host that keeps that much there keeps its tools and goes without the stand-in
+        var args = new List<string> { "--tmpfs", directory };
+        foreach (var entry in hostEntries)
+        {
+            if (entry.Name == NodeFiles.GpuProbeFile)
+                continue;
+            var inside = directory + "/" + entry.Name;
+            if (entry.LinkTarget is { } target)
+                args.AddRange(["--symlink", target, inside]);
+            else
+                args.AddRange(["--ro-bind", entry.FullName, inside]);
+        }
+        args.AddRange(["--ro-bind", probe, directory + "/" + NodeFiles.GpuProbeFile, "--remount-ro", directory]);
+        return args;
+    }
+
+    private const int MaxRebuiltEntries = 256;
 
     /// <summary>Exactly <paramref name="environment"/> (nothing of the engine's) and the directory the command starts in.</summary>
     public static List<string> EnvironmentOptions(IReadOnlyDictionary<string, string> environment, string workingDirectory)

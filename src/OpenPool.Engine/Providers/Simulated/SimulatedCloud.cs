@@ -13,7 +13,7 @@ namespace OpenPool.Engine.Providers.Simulated;
 /// at most once per (kind, object, request), which is how tests prove nothing happened twice.
 /// </summary>
 internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOptions> options, EngineOptions engine, TimeProvider clock,
-    NodeSandbox sandbox, IOptions<Jobs.JobsOptions> jobOptions, Ssh.NodeLogins logins) : ICloudProvider
+    NodeSandbox sandbox, IOptions<Jobs.JobsOptions> jobOptions, Ssh.NodeLogins logins, NodeFiles nodeFiles) : ICloudProvider
 {
     private readonly SimulatedOptions _options = options.Value;
     private readonly int _seed = options.Value.Seed ?? Random.Shared.Next();
@@ -88,8 +88,8 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
                     var node = new ProvisionedNode(instanceId, AddressFor(order.ClusterId, nodes.Count));
                     start.Append(
                         $"""
-                        INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at, ssh_port, ssh_tenant, ssh_authorized_keys)
-                        VALUES (@instance{nodes.Count}, @ClusterId, @InstanceType, @RequestId, @state, @ip{nodes.Count}, @now, @port{nodes.Count}, @sshTenant, @sshKeys);
+                        INSERT INTO sim_nodes (instance_id, cluster_id, instance_type, request_id, state, ip_address, created_at, ssh_port, ssh_tenant, ssh_authorized_keys, node_index)
+                        VALUES (@instance{nodes.Count}, @ClusterId, @InstanceType, @RequestId, @state, @ip{nodes.Count}, @now, @port{nodes.Count}, @sshTenant, @sshKeys, {nodes.Count});
                         """);
                     args.Add($"instance{nodes.Count}", instanceId);
                     args.Add($"ip{nodes.Count}", node.IpAddress);
@@ -173,17 +173,22 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
     public Task<ProviderProgress> ResizeVolumeAsync(VolumeOrder order, CancellationToken ct) =>
         TimedAsync(order.RequestId, "volume_resize", _options.VolumeSeconds, order.VolumeId, $"Growing the volume to {order.SizeGb} GB", ct);
 
+    // The nodes mount what sim_attachments lists (jobs and logins started from then on see it).
     public Task<ProviderProgress> AttachVolumeAsync(AttachmentOrder order, CancellationToken ct) =>
-        TimedAsync(order.RequestId, "attach", _options.RestartSeconds, order.ClusterId, $"Restarting the nodes of {order.ClusterId} to mount {order.VolumeId}", ct);
+        TimedAsync(order.RequestId, "attach", _options.RestartSeconds, order.ClusterId, $"Restarting the nodes of {order.ClusterId} to mount {order.VolumeId}", ct,
+            ("INSERT INTO sim_attachments (cluster_id, volume_id) VALUES (@ClusterId, @VolumeId) ON CONFLICT DO NOTHING", order));
 
     public Task<ProviderProgress> DetachVolumeAsync(AttachmentOrder order, CancellationToken ct) =>
-        TimedAsync(order.RequestId, "detach", _options.RestartSeconds, order.ClusterId, $"Restarting the nodes of {order.ClusterId} to unmount {order.VolumeId}", ct);
+        TimedAsync(order.RequestId, "detach", _options.RestartSeconds, order.ClusterId, $"Restarting the nodes of {order.ClusterId} to unmount {order.VolumeId}", ct,
+            ("DELETE FROM sim_attachments WHERE cluster_id = @ClusterId AND volume_id = @VolumeId", order));
 
     /// <summary>
     /// An operation that simply takes <paramref name="seconds"/>: started on the first call (keyed by
     /// request and kind, so a repeated call continues it), done with its effect recorded once ready.
     /// </summary>
-    private Task<ProviderProgress> TimedAsync(string requestId, string kind, double seconds, string objectId, string working, CancellationToken ct) =>
+    /// <param name="onDone">An idempotent statement that makes the effect, run in the same transaction each time the operation is found done.</param>
+    private Task<ProviderProgress> TimedAsync(string requestId, string kind, double seconds, string objectId, string working, CancellationToken ct,
+        (string Sql, object Args)? onDone = null) =>
         db.WriteAsync(async (c, t) =>
         {
             var now = clock.Now();
@@ -195,6 +200,8 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
                 "SELECT ready_at FROM sim_operations WHERE request_id = @requestId AND kind = @kind", new { requestId, kind }, t);
             if (now < readyAt)
                 return ProviderProgress.Working(working, TimeSpan.FromMilliseconds(readyAt - now));
+            if (onDone is { } effect)
+                await c.ExecuteAsync(effect.Sql, effect.Args, t);
             await RecordEffectAsync(c, t, kind, objectId, requestId, now);
             return ProviderProgress.Done(working + ": done");
         }, ct);

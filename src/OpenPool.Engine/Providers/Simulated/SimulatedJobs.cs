@@ -34,8 +34,6 @@ internal sealed partial class SimulatedCloud
 
     private string NodeRoot(string instanceId) => Path.Combine(NodesRoot, instanceId);
 
-    public string VolumeRoot(string volumeId) => Path.Combine(engine.DataDir, "sim", "volumes", volumeId);
-
     public string? JobConfinementProblem => sandbox.Problem;
 
     /// <summary>The engine's record of a job, and where the job works (relative to the node's home).</summary>
@@ -149,6 +147,7 @@ internal sealed partial class SimulatedCloud
         await File.WriteAllTextAsync(paths.Launched, _instance, ct);
 
         var node = NodeOf(launch, paths);
+        await logins.WriteClusterFilesAsync(node.InstanceId, node.Root, node.Uid, ct);
         var workOnNode = sandbox.PathOnNode(node, paths.WorkInHome);
         // Whatever an interrupted start left goes first, removed as the node's user.
         await sandbox.RunAsync(node, ["rm", "-rf", "--", workOnNode, sandbox.PathOnNode(node, paths.VenvInHome)], null, ct);
@@ -186,18 +185,7 @@ internal sealed partial class SimulatedCloud
     {
         var uid = sandbox.UidOf(launch.Tenant);
         NodeSandbox.PrepareNode(launch.Job.InstanceId, paths.NodeRoot, uid);
-        var volumes = new List<SandboxVolume>();
-        foreach (var volume in launch.Volumes)
-        {
-            var root = VolumeRoot(volume.VolumeId);
-            if (!Directory.Exists(root))
-            {
-                Directory.CreateDirectory(root);
-                if (NodeSandbox.EngineIsRoot)
-                    _ = NativeMethods.Chown(root, uid, uid);
-            }
-            volumes.Add(new SandboxVolume(root, volume.MountPath));
-        }
+        var volumes = launch.Volumes.Select(volume => nodeFiles.VolumeFor(volume.VolumeId, volume.MountPath, uid)).ToList();
         Directory.CreateDirectory(paths.Scripts);
         return new NodeContext(launch.Job.InstanceId, paths.NodeRoot, uid, paths.Scripts, volumes);
     }

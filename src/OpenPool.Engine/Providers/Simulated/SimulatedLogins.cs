@@ -24,7 +24,7 @@ internal sealed partial class SimulatedCloud
     {
         if (logins.Problem is not null)
             return nodes;
-        var setup = new NodeSetup(TenantOf(order), order.Keys);
+        var setup = new NodeSetup(TenantOf(order), order.Keys, order.ClusterId);
         var reached = new List<ProvisionedNode>(nodes.Count);
         foreach (var node in nodes)
         {
@@ -33,7 +33,7 @@ internal sealed partial class SimulatedCloud
                 // Without libcrypto the key is ssh-keygen's, random: it is made now, with the node's files.
                 var root = NodeRoot(node.InstanceId);
                 NodeSandbox.PrepareNode(node.InstanceId, root, sandbox.UidOf(setup.Tenant));
-                fingerprint = await logins.PrepareAsync(node.InstanceId, root, order.Keys, ct);
+                fingerprint = await logins.PrepareAsync(node.InstanceId, root, order.Keys, order.ClusterId, ct);
             }
             var port = await ListenOnPortAsync(node.InstanceId, heldPorts.TryGetValue(node.InstanceId, out var held) ? held : null, setup, ct);
             reached.Add(port is { } p ? node with { Ssh = new NodeAccess(logins.Host, p, NodeLogins.User, fingerprint) } : node);
@@ -161,14 +161,14 @@ internal sealed partial class SimulatedCloud
     {
         if (logins.Problem is not null)
             return;
-        var nodes = await db.ReadAsync(c => c.QueryAsync<(string InstanceId, long Port, string? Tenant, string? Keys)>(
-            "SELECT instance_id, ssh_port, ssh_tenant, ssh_authorized_keys FROM sim_nodes WHERE state = 'running' AND ssh_port IS NOT NULL"), ct);
-        foreach (var (instanceId, port, tenant, keys) in nodes)
+        var nodes = await db.ReadAsync(c => c.QueryAsync<(string InstanceId, long Port, string? Tenant, string? Keys, string ClusterId)>(
+            "SELECT instance_id, ssh_port, ssh_tenant, ssh_authorized_keys, cluster_id FROM sim_nodes WHERE state = 'running' AND ssh_port IS NOT NULL"), ct);
+        foreach (var (instanceId, port, tenant, keys, clusterId) in nodes)
         {
             var root = NodeRoot(instanceId);
             NodeSetup? setup = tenant is null
                 ? null
-                : new NodeSetup(tenant, (keys ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                : new NodeSetup(tenant, (keys ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), clusterId);
             if (setup is null && !NodeSandbox.IsPrepared(root))
                 continue;
             if (!logins.TryListen(instanceId, root, (int)port, setup))

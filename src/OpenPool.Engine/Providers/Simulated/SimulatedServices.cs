@@ -9,6 +9,7 @@ internal static class SimulatedServices
     {
         services.Configure<SimulatedOptions>(configuration.GetSection("Simulated"));
         services.AddSingleton<NodeSandbox>();
+        services.AddSingleton<NodeFiles>();
         services.AddSimulatedSsh(configuration);
         services.AddSingleton<SimulatedCloud>();
         services.AddSingleton<ICloudProvider>(sp => sp.GetRequiredService<SimulatedCloud>());

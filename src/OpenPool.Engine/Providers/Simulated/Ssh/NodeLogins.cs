@@ -47,6 +47,8 @@ internal sealed class NodeLogins : IDisposable
 
     private readonly SimulatedSshOptions _options;
     private readonly NodeSandbox _sandbox;
+    private readonly NodeFiles _nodeFiles;
+    private readonly string _nodesRoot;
     private readonly JobsOptions _jobs;
     private readonly ILogger<NodeLogins> _log;
     private readonly Lazy<string?> _problem;
@@ -61,8 +63,11 @@ internal sealed class NodeLogins : IDisposable
     private readonly ConcurrentDictionary<string, long> _closed = new(StringComparer.Ordinal);
     private readonly Timer _reaper;
 
-    public NodeLogins(IOptions<SimulatedSshOptions> options, NodeSandbox sandbox, IOptions<JobsOptions> jobs, EngineOptions engine, ILogger<NodeLogins> log)
+    public NodeLogins(IOptions<SimulatedSshOptions> options, NodeSandbox sandbox, NodeFiles nodeFiles, IOptions<JobsOptions> jobs, EngineOptions engine,
+        ILogger<NodeLogins> log)
     {
+        _nodeFiles = nodeFiles;
+        _nodesRoot = Path.Combine(engine.DataDir, "sim", "nodes");
         _secret = new Lazy<byte[]>(() => LoadOrCreateSecret(Path.Combine(engine.DataDir, SecretFile)));
         _options = options.Value;
         _sandbox = sandbox;
@@ -104,7 +109,7 @@ internal sealed class NodeLogins : IDisposable
         return null;
     }
 
-    private static string EtcSsh(string nodeRoot) => Path.Combine(nodeRoot, "etc-ssh");
+    private static string EtcSsh(string nodeRoot) => Path.Combine(nodeRoot, NodeSandbox.EtcSshDirectory);
 
     private static string SessionsDirectory(string nodeRoot) => Path.Combine(nodeRoot, "ssh-sessions");
 
@@ -148,12 +153,21 @@ internal sealed class NodeLogins : IDisposable
     }
 
     /// <summary>The node's host key, derived from the engine's secret and the instance id; null where libcrypto cannot make it.</summary>
-    private (string PrivateKey, string PublicKey)? DerivedHostKey(string instanceId)
+    private (string PrivateKey, string PublicKey)? DerivedHostKey(string instanceId) => DerivedKey(instanceId, instanceId);
+
+    /// <summary>
+    /// The cluster's own key pair, which every node of the cluster authorizes and whose private half
+    /// its user holds, so <c>ssh node-2</c> needs no key of the tenant's. Derived like the host keys
+    /// (instance ids start with <c>i-</c>, so the two never share a seed).
+    /// </summary>
+    private (string PrivateKey, string PublicKey)? ClusterKey(string clusterId) => DerivedKey("cluster:" + clusterId, "openpool-cluster-" + clusterId);
+
+    private (string PrivateKey, string PublicKey)? DerivedKey(string purpose, string comment)
     {
-        var seed = HMACSHA256.HashData(_secret.Value, Encoding.UTF8.GetBytes(instanceId));
+        var seed = HMACSHA256.HashData(_secret.Value, Encoding.UTF8.GetBytes(purpose));
         try
         {
-            return Ed25519HostKey.FromSeed(seed, instanceId);
+            return Ed25519HostKey.FromSeed(seed, comment);
         }
         finally
         {
@@ -177,13 +191,17 @@ internal sealed class NodeLogins : IDisposable
     /// the engine's secret; made by ssh-keygen where libcrypto cannot). Idempotent.
     /// </summary>
     /// <returns>The host key's fingerprint, <c>SHA256:…</c> as <c>ssh-keygen -lf</c> prints it.</returns>
-    public async Task<string> PrepareAsync(string instanceId, string nodeRoot, IReadOnlyList<string> authorizedKeys, CancellationToken ct)
+    /// <param name="clusterId">The node's cluster, whose own key (<see cref="ClusterKey"/>) is authorized too; null for none.</param>
+    public async Task<string> PrepareAsync(string instanceId, string nodeRoot, IReadOnlyList<string> authorizedKeys, string? clusterId, CancellationToken ct)
     {
         var directory = EtcSsh(nodeRoot);
         Directory.CreateDirectory(directory);
         NodeSandbox.SetMode(directory, NodeSandbox.ReadableDirectory);
         WriteAtomically(Path.Combine(directory, "sshd_config"), SshdConfig, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        WriteAtomically(Path.Combine(directory, "authorized_keys"), string.Concat(authorizedKeys.Select(k => k.Trim() + "\n")), NodeSandbox.ReadableFile);
+        var keys = authorizedKeys.Select(k => k.Trim());
+        if (clusterId is not null && ClusterKey(clusterId) is { } clusterKey)
+            keys = keys.Append(clusterKey.PublicKey.Trim());
+        WriteAtomically(Path.Combine(directory, "authorized_keys"), string.Concat(keys.Select(k => k + "\n")), NodeSandbox.ReadableFile);
         var key = Path.Combine(directory, HostKeyFile);
         // The public half is written last: a crash midway leaves no .pub, and so the node's files
         // are simply made again (the derived key is the same one).
@@ -210,6 +228,77 @@ internal sealed class NodeLogins : IDisposable
     {
         var publicKey = Path.Combine(EtcSsh(nodeRoot), HostKeyFile + ".pub");
         return File.Exists(publicKey) && SshPublicKey.TryParse(File.ReadAllText(publicKey), out var parsed, out _) ? parsed!.Fingerprint : null;
+    }
+
+    /// <summary>
+    /// Writes what the node shows of its cluster as its provider knows it now (<see cref="NodeFiles.Write"/>:
+    /// <c>/etc/hosts</c>, <c>nvidia-smi</c>) and, where nodes take logins, the SSH client's side of
+    /// it in the node's <c>/etc/ssh</c>: an <c>ssh_config</c> that routes <c>node-N</c>, each instance
+    /// id and each listed address to that node's port, an <c>ssh_known_hosts</c> with their host keys,
+    /// and the cluster's key for the node's user. Cheap when nothing changed. Null for a node the
+    /// provider no longer has.
+    /// </summary>
+    public async Task<NodeView?> WriteClusterFilesAsync(string instanceId, string nodeRoot, int uid, CancellationToken ct)
+    {
+        if (await _nodeFiles.DescribeAsync(instanceId, ct) is not { } view)
+            return null;
+        _nodeFiles.Write(view, nodeRoot);
+        if (Problem is not null)
+            return view;
+        var directory = EtcSsh(nodeRoot);
+        Directory.CreateDirectory(directory);
+        NodeSandbox.SetMode(directory, NodeSandbox.ReadableDirectory);
+        var reachable = view.Peers.Where(p => p.SshPort is not null).ToList();
+        // From inside a node the engine's host is where the ports are: the sandbox shares its network.
+        var address = _options.ListenAddress();
+        var hostName = address.Equals(IPAddress.Any) ? "127.0.0.1" : address.Equals(IPAddress.IPv6Any) ? "::1" : address.ToString();
+        var config = new StringBuilder("# Written by OpenPool: the nodes of this cluster, each reached on its own port of the engine's host.\n");
+        var knownHosts = new StringBuilder();
+        foreach (var peer in reachable)
+        {
+            var names = peer.ListedIp is { } ip ? $"{peer.Name} {peer.InstanceId} {ip}" : $"{peer.Name} {peer.InstanceId}";
+            config.Append(CultureInfo.InvariantCulture,
+                $"Host {names}\n    HostName {hostName}\n    Port {peer.SshPort}\n    HostKeyAlias {peer.InstanceId}\n    StrictHostKeyChecking yes\n");
+            if (PeerHostKey(peer.InstanceId) is { } hostKey)
+                knownHosts.Append(CultureInfo.InvariantCulture, $"{peer.InstanceId},{names.Replace(' ', ',')} {hostKey}\n");
+        }
+        config.Append(
+            """
+            Host *
+                User ubuntu
+                IdentityFile /etc/ssh/cluster_ed25519
+                IdentityFile ~/.ssh/id_ed25519
+                IdentityFile ~/.ssh/id_ecdsa
+                IdentityFile ~/.ssh/id_rsa
+                HashKnownHosts no
+
+            """);
+        NodeFiles.WriteIfChanged(Path.Combine(directory, "ssh_config"), config.ToString(), NodeSandbox.ReadableFile);
+        NodeFiles.WriteIfChanged(Path.Combine(directory, "ssh_known_hosts"), knownHosts.ToString(), NodeSandbox.ReadableFile);
+        var clusterKeyFile = Path.Combine(directory, ClusterKeyFile);
+        if (!File.Exists(clusterKeyFile) && ClusterKey(view.ClusterId) is { } clusterKey)
+        {
+            // The node's user's own key (ssh refuses a private key others can read); no other node's user can open it.
+            var scratch = clusterKeyFile + ".new";
+            WriteAtomically(scratch, clusterKey.PrivateKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (NodeSandbox.EngineIsRoot && NativeMethods.Chown(scratch, uid, uid) != 0)
+                throw new IOException($"chown of the cluster key of {instanceId} failed");
+            File.Move(scratch, clusterKeyFile, overwrite: true);
+        }
+        return view;
+    }
+
+    private const string ClusterKeyFile = "cluster_ed25519";
+
+    /// <summary>A node's host key line (<c>ssh-ed25519 AAAA…</c>): the one its files hold, or the derived one it will get at its first login.</summary>
+    private string? PeerHostKey(string instanceId)
+    {
+        var written = Path.Combine(EtcSsh(Path.Combine(_nodesRoot, instanceId)), HostKeyFile + ".pub");
+        var line = File.Exists(written) ? File.ReadAllText(written) : DerivedHostKey(instanceId)?.PublicKey;
+        if (line is null)
+            return null;
+        var fields = line.Trim().Split(' ', 3);
+        return fields.Length >= 2 ? $"{fields[0]} {fields[1]}" : null;
     }
 
     /// <summary>Whether this engine listens on <paramref name="port"/> for some node.</summary>
@@ -364,7 +453,12 @@ internal sealed class NodeLogins : IDisposable
                 {
                     if (!await EnsureNodeFilesAsync(listener))
                         continue;
-                    Serve(listener, connection);
+                    var uid = NodeSandbox.UidOfPreparedNode(listener.NodeRoot);
+                    // Read afresh for each login: a volume attached or a node's port exchanged since shows in the next one.
+                    if (await WriteClusterFilesAsync(listener.InstanceId, listener.NodeRoot, uid, CancellationToken.None) is not { } view)
+                        continue; // the provider no longer has the node: it is being released
+                    var volumes = view.VolumeIds.Select(v => _nodeFiles.VolumeFor(v, Jobs.JobStore.MountPathOf(v), uid)).ToList();
+                    Serve(listener, connection, new NodeContext(listener.InstanceId, listener.NodeRoot, uid, null, volumes));
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
@@ -399,7 +493,7 @@ internal sealed class NodeLogins : IDisposable
                     return false;
                 }
                 NodeSandbox.PrepareNode(listener.InstanceId, root, _sandbox.UidOf(setup.Tenant));
-                await PrepareAsync(listener.InstanceId, root, setup.AuthorizedKeys, CancellationToken.None);
+                await PrepareAsync(listener.InstanceId, root, setup.AuthorizedKeys, setup.ClusterId, CancellationToken.None);
             }
             listener.HasFiles = true;
             return true;
@@ -411,7 +505,7 @@ internal sealed class NodeLogins : IDisposable
     }
 
     /// <summary>Starts sshd for one connection; the caller closes its own copy of the socket afterwards.</summary>
-    private void Serve(NodeListener listener, Socket connection)
+    private void Serve(NodeListener listener, Socket connection, NodeContext node)
     {
         lock (listener)
         {
@@ -423,7 +517,6 @@ internal sealed class NodeLogins : IDisposable
                 return;
             }
         }
-        var node = new NodeContext(listener.InstanceId, listener.NodeRoot, NodeSandbox.UidOfPreparedNode(listener.NodeRoot), null, []);
         var options = SandboxOptions(node);
         var argsText = Encoding.UTF8.GetBytes(string.Concat(options.Select(a => a + "\0")));
         // bwrap reads its options from a descriptor, so the PID-namespace init (whose command line
@@ -544,8 +637,7 @@ internal sealed class NodeLogins : IDisposable
     [
         // No --die-with-parent: a login outlives the engine (a restart must not cut it).
         .. NodeSandbox.IsolationOptions(node, dieWithParent: false, SshdCapabilities),
-        .. NodeSandbox.FileSystemOptions(node),
-        "--ro-bind", EtcSsh(node.Root), "/etc/ssh",
+        .. NodeSandbox.FileSystemOptions(node), // with the node's /etc/ssh
         // The privilege-separation directory: empty, root's, 0755, as sshd insists.
         "--dir", "/run/sshd",
         .. NodeSandbox.EnvironmentOptions(new Dictionary<string, string> { ["PATH"] = NodeSandbox.SearchPath, ["LANG"] = "C.UTF-8" }, "/"),
@@ -690,4 +782,5 @@ internal sealed class NodeLogins : IDisposable
 }
 
 /// <summary>What a node's files are made from at its first login: the tenant (whose uid the node's user has) and the cluster's keys.</summary>
-internal sealed record NodeSetup(string Tenant, IReadOnlyList<string> AuthorizedKeys);
+/// <param name="ClusterId">The node's cluster (its nodes log in to each other with the cluster's key); null for a node from before it was kept.</param>
+internal sealed record NodeSetup(string Tenant, IReadOnlyList<string> AuthorizedKeys, string? ClusterId);
