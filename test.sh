@@ -15,6 +15,7 @@ command -v bwrap >/dev/null || need="$need bubblewrap"
 [ -x /usr/sbin/sshd ] || need="$need openssh-server"
 { command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; } || need="$need openssh-client"
 command -v rsync >/dev/null || need="$need rsync"
+command -v tmux >/dev/null || need="$need tmux"   # a tmux session outlives the login that started it
 # Real S3 clients for the object storage tests (awscli comes from pip or the image).
 command -v rclone >/dev/null || need="$need rclone"
 command -v s3cmd >/dev/null || need="$need s3cmd"

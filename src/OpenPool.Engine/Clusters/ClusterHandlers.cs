@@ -87,9 +87,12 @@ internal sealed class ClaimHandler(ClusterStore clusters, ICloudProvider provide
                     MarkFailed(order.ClusterId));
 
             case "install_keys":
-                return new StepOutcome.Complete(
-                    $"Cluster {order.ClusterId} is ready: {nodes} node(s) of {order.InstanceType}. Connect with: tp ssh {order.InstanceIds[0]}",
-                    (write, now) => ClusterStore.StartRunning(write, order.ClusterId, now, NotYetRunning));
+                var installed = await provider.InstallKeysAsync(new KeyOrder(request.Id, order.ClusterId, order.PublicKeys ?? []), ct);
+                return ProviderSteps.Outcome(installed,
+                    () => new StepOutcome.Complete(
+                        $"Cluster {order.ClusterId} is ready: {nodes} node(s) of {order.InstanceType}. Connect with: tp ssh {order.InstanceIds[0]}",
+                        (write, now) => ClusterStore.StartRunning(write, order.ClusterId, now, NotYetRunning)),
+                    MarkFailed(order.ClusterId));
 
             default:
                 return new StepOutcome.Fail($"Unknown step '{request.Step}' for {Type.Name()}.");

@@ -10,6 +10,13 @@ internal interface ICloudProvider
     /// <summary>Provisions the cluster's nodes (one per instance id).</summary>
     Task<ProviderProgress> ProvisionAsync(ProvisionOrder order, CancellationToken ct);
 
+    /// <summary>
+    /// Makes <see cref="KeyOrder.PublicKeys"/> the keys that log in to every node of the cluster, in
+    /// place of any installed before (a login open already is not cut). The claim's last step; a node
+    /// that has not come up yet gets them when it does.
+    /// </summary>
+    Task<ProviderProgress> InstallKeysAsync(KeyOrder order, CancellationToken ct);
+
     /// <summary>Releases every node of the cluster, including any a concurrent provision is still creating.</summary>
     Task<ProviderProgress> ReleaseAsync(ReleaseOrder order, CancellationToken ct);
 
@@ -159,6 +166,9 @@ internal sealed record ProvisionOrder(string RequestId, string ClusterId, string
 }
 
 internal sealed record ReleaseOrder(string RequestId, string ClusterId);
+
+/// <param name="PublicKeys">OpenSSH public key lines (<c>ssh-ed25519 AAAA… comment</c>): the only keys that log in afterwards.</param>
+internal sealed record KeyOrder(string RequestId, string ClusterId, IReadOnlyList<string> PublicKeys);
 
 internal enum ProgressState
 {

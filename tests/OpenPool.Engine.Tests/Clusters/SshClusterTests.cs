@@ -166,6 +166,21 @@ public sealed class SshClusterTests(SshClusterEngineFixture fx) : IClassFixture<
         Assert.NotEqual(0, (await nodes[1].SshAsync("test -e /tmp/left-behind")).ExitCode);
     }
 
+    [Fact]
+    public async Task A_tmux_session_started_in_one_login_is_there_for_the_next()
+    {
+        var node = await SshNode.StartAsync(Engine, _keys, _client, "tmux@example.com");
+        var start = await node.SshAsync("tmux new-session -d -s train 'sleep 600' && echo started");
+        Assert.True(start.ExitCode == 0, start.Errors);
+
+        // A later login has a PID namespace of its own, and still finds the server through /tmp.
+        var listed = await node.SshAsync("tmux list-sessions -F '#{session_name}'; ps -e -o comm= | grep -c '^sleep$' || true");
+        Assert.True(listed.ExitCode == 0, listed.Errors);
+        Assert.Equal(["train", "0"], listed.Output.TrimEnd('\n').Split('\n'));
+        var sent = await node.SshAsync("tmux send-keys -t train C-c && sleep 1; tmux has-session -t train 2>/dev/null && echo still || echo ended");
+        Assert.Equal("ended\n", sent.Output);
+    }
+
     /// <summary>Pushes a one-command job to the node's cluster as the CLI does and returns what it printed.</summary>
     private async Task<string> RunJobAsync(SshNode node, string command)
     {

@@ -55,6 +55,29 @@ public sealed class SimulatedCloudContractTests : CloudProviderContract, IDispos
         return path;
     }
 
+    [Fact]
+    public async Task Keys_installed_after_the_provision_replace_the_ones_it_was_given_on_every_node()
+    {
+        var provider = Restart();
+        var provision = new ProvisionOrder("req-keys", "c-keys", "8xH100", ["i-keys-1", "i-keys-2"], 0, ["ssh-ed25519 AAAAfirst a@x"], "org-keys");
+        Assert.Equal(ProgressState.InProgress, (await provider.ProvisionAsync(provision, CancellationToken.None)).State);
+        await AdvanceAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(ProgressState.Done, (await provider.ProvisionAsync(provision, CancellationToken.None)).State);
+        Assert.Equal(["ssh-ed25519 AAAAfirst a@x"], await KeysOnNodesAsync("c-keys"));
+
+        // The claim's own step finds the same keys there; a later change (and its repetition after a restart) replaces them.
+        var same = await provider.InstallKeysAsync(new KeyOrder("req-keys", "c-keys", ["ssh-ed25519 AAAAfirst a@x"]), CancellationToken.None);
+        Assert.Equal(ProgressState.Done, same.State);
+        var change = new KeyOrder("req-change", "c-keys", ["ssh-ed25519 AAAAsecond b@x", "ssh-ed25519 AAAAthird c@x"]);
+        Assert.Equal(ProgressState.Done, (await provider.InstallKeysAsync(change, CancellationToken.None)).State);
+        Assert.Equal(ProgressState.Done, (await Restart().InstallKeysAsync(change, CancellationToken.None)).State);
+        Assert.Equal(["ssh-ed25519 AAAAsecond b@x\nssh-ed25519 AAAAthird c@x"], await KeysOnNodesAsync("c-keys"));
+    }
+
+    /// <summary>The distinct key lists the cluster's nodes hold (one when every node has the same).</summary>
+    private async Task<IReadOnlyList<string>> KeysOnNodesAsync(string clusterId) =>
+        (await _db!.ReadAsync(c => c.QueryAsync<string>("SELECT DISTINCT ssh_authorized_keys FROM sim_nodes WHERE cluster_id = @clusterId", new { clusterId }))).ToList();
+
     // Beyond the contract: how the simulated node recovers from an engine killed at the worst moments.
 
     [Fact]

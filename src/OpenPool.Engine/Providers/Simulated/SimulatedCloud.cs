@@ -77,7 +77,7 @@ internal sealed partial class SimulatedCloud(Database db, IOptions<SimulatedOpti
                 });
                 // What a node's SSH files are made from at its first login, by this engine or a later one.
                 args.Add("sshTenant", TenantOf(order));
-                args.Add("sshKeys", AuthorizedKeysText(order));
+                args.Add("sshKeys", AuthorizedKeysText(order.Keys));
                 var nodes = new List<ProvisionedNode>(order.InstanceIds.Count);
                 // The SSH ports are handed out with the nodes, in this transaction: a write of their
                 // own per claim would halve what the single SQLite writer gets through.

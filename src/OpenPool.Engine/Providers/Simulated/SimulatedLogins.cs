@@ -48,7 +48,28 @@ internal sealed partial class SimulatedCloud
     private static string TenantOf(ProvisionOrder order) => order.Tenant ?? order.ClusterId;
 
     /// <summary>The cluster's keys as <c>sim_nodes.ssh_authorized_keys</c> keeps them: one OpenSSH line each.</summary>
-    private static string AuthorizedKeysText(ProvisionOrder order) => string.Join('\n', order.Keys.Select(k => k.Trim()));
+    private static string AuthorizedKeysText(IReadOnlyList<string> keys) => string.Join('\n', keys.Select(k => k.Trim()));
+
+    /// <summary>
+    /// The provision wrote the order's keys with the nodes already (in the same INSERT, so a claim
+    /// costs no extra write), so at a claim this only reads and finds them there. Keys that differ
+    /// are written to the nodes' rows and, for nodes logged in to already, to their /etc/ssh.
+    /// </summary>
+    public async Task<ProviderProgress> InstallKeysAsync(KeyOrder order, CancellationToken ct)
+    {
+        var text = AuthorizedKeysText(order.PublicKeys);
+        var args = new { order.ClusterId, text };
+        const string live = "cluster_id = @ClusterId AND state IN ('provisioning', 'running')";
+        var stale = await db.ReadAsync(async c => (await c.QueryAsync<string>(
+            $"SELECT instance_id FROM sim_nodes WHERE {live} AND (ssh_authorized_keys IS NULL OR ssh_authorized_keys <> @text)", args)).AsList(), ct);
+        if (stale.Count > 0)
+        {
+            await db.WriteAsync((c, t) => c.ExecuteAsync($"UPDATE sim_nodes SET ssh_authorized_keys = @text WHERE {live}", args, t), ct);
+            foreach (var instanceId in stale)
+                await logins.ReplaceKeysAsync(instanceId, NodeRoot(instanceId), order.PublicKeys, order.ClusterId, ct);
+        }
+        return ProviderProgress.Done($"{order.PublicKeys.Count} key(s) log in to the nodes of {order.ClusterId}");
+    }
 
     private async Task<int?> ListenOnPortAsync(string instanceId, int? held, NodeSetup setup, CancellationToken ct)
     {

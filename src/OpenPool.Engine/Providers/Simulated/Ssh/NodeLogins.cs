@@ -198,10 +198,7 @@ internal sealed class NodeLogins : IDisposable
         Directory.CreateDirectory(directory);
         NodeSandbox.SetMode(directory, NodeSandbox.ReadableDirectory);
         WriteAtomically(Path.Combine(directory, "sshd_config"), SshdConfig, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var keys = authorizedKeys.Select(k => k.Trim());
-        if (clusterId is not null && ClusterKey(clusterId) is { } clusterKey)
-            keys = keys.Append(clusterKey.PublicKey.Trim());
-        WriteAtomically(Path.Combine(directory, "authorized_keys"), string.Concat(keys.Select(k => k + "\n")), NodeSandbox.ReadableFile);
+        WriteAuthorizedKeys(directory, authorizedKeys, clusterId);
         var key = Path.Combine(directory, HostKeyFile);
         // The public half is written last: a crash midway leaves no .pub, and so the node's files
         // are simply made again (the derived key is the same one).
@@ -221,6 +218,41 @@ internal sealed class NodeLogins : IDisposable
             NodeSandbox.SetMode(key + ".pub", NodeSandbox.ReadableFile);
         }
         return HostKeyFingerprint(nodeRoot) ?? throw new IOException($"the host key of {instanceId} is not a public key ssh-keygen made");
+    }
+
+    /// <summary>The node's <c>authorized_keys</c>: the cluster's keys and the cluster's own (for its nodes' hops to each other).</summary>
+    private void WriteAuthorizedKeys(string etcSsh, IReadOnlyList<string> authorizedKeys, string? clusterId)
+    {
+        var keys = authorizedKeys.Select(k => k.Trim());
+        if (clusterId is not null && ClusterKey(clusterId) is { } clusterKey)
+            keys = keys.Append(clusterKey.PublicKey.Trim());
+        WriteAtomically(Path.Combine(etcSsh, "authorized_keys"), string.Concat(keys.Select(k => k + "\n")), NodeSandbox.ReadableFile);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="keys"/> the node's keys: those its first login writes (when it has had
+    /// none) and, once it has its <c>/etc/ssh</c>, those sshd reads at the next connection. Logins
+    /// open already stay open, as on any server whose authorized_keys changes.
+    /// </summary>
+    public async Task ReplaceKeysAsync(string instanceId, string nodeRoot, IReadOnlyList<string> keys, string clusterId, CancellationToken ct)
+    {
+        NodeListener? listener;
+        lock (_gate)
+            _listeners.TryGetValue(instanceId, out listener);
+        // Under the listener's preparation lock: a first login making the files meanwhile writes the new keys or is overwritten by them.
+        if (listener is not null)
+            await listener.Preparing.WaitAsync(ct);
+        try
+        {
+            if (listener?.Setup is { } setup)
+                listener.Setup = setup with { AuthorizedKeys = keys };
+            if (HasEtcSsh(nodeRoot))
+                WriteAuthorizedKeys(EtcSsh(nodeRoot), keys, clusterId);
+        }
+        finally
+        {
+            listener?.Preparing.Release();
+        }
     }
 
     /// <summary>The node's host key fingerprint, or null before <see cref="PrepareAsync"/> made it.</summary>
@@ -758,7 +790,7 @@ internal sealed class NodeLogins : IDisposable
 
     private sealed class NodeListener(string instanceId, string nodeRoot, int port, Socket socket, NodeSetup? setup)
     {
-        public NodeSetup? Setup { get; } = setup;
+        public NodeSetup? Setup { get; set; } = setup;
         /// <summary>Held while the node's files are checked or made.</summary>
         public SemaphoreSlim Preparing { get; } = new(1, 1);
         /// <summary>Set once the node's files are known to be there.</summary>
