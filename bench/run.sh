@@ -19,5 +19,12 @@ if [ -n "$need" ]; then
     command -v pg_ctlcluster >/dev/null && $sudo pg_ctlcluster --force "$(ls /usr/lib/postgresql | sort -n | tail -1)" main stop >/dev/null 2>&1 || true
 fi
 
+# The ssh group's engine holds a listening socket per node, 10,000 of them. .NET raises a process's
+# soft descriptor limit to the hard one at start, so the hard one is what must be high enough.
+hard_files=$(ulimit -Hn)
+if [ "$hard_files" != unlimited ] && [ "$hard_files" -lt 65536 ]; then
+    ulimit -Hn 65536 2>/dev/null || echo "The descriptor limit stays at $hard_files (raising it needs root); the ssh group needs over 11,000." >&2
+fi
+
 dotnet build -c Release bench/OpenPool.Bench -v quiet -nologo >&2
 exec dotnet bench/OpenPool.Bench/bin/Release/net10.0/OpenPool.Bench.dll --results bench/results "$@"

@@ -76,5 +76,6 @@ public static class Program
         ["tenants"] = (r, _, _) => Robustness.TenantsAsync(r),
         ["jobs"] = (r, q, _) => JobStart.SandboxRatioAsync(r, q),
         ["s3"] = (r, q, _) => S3Figures.RunAsync(r, q),
+        ["ssh"] = (r, _, _) => SshLogins.RunAsync(r),
     };
 }

@@ -42,6 +42,10 @@ public sealed class Report
         ["s3_list_1m_vs_empty_ratio"] = new('≤', 1.5),
         ["s3_list_1m_vs_page_only_ratio"] = new('≤', 1.5),
         ["s3_rss_growth_mb_2gib"] = new('≤', 64),
+        ["ssh_exec_vs_loopback_ratio"] = new('≤', 1.5),
+        ["engine_rss_mb_10k_ssh_clusters"] = new('≤', 200),
+        ["engine_processes_10k_idle"] = new('≤', 0),
+        ["engine_ssh_listeners_10k_idle"] = new('=', 10_000),
     };
 
     private readonly List<Figure> _figures = [];
