@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 need=""
 command -v curl >/dev/null || need="$need curl"
 command -v tar >/dev/null || need="$need tar"
-{ command -v setsid >/dev/null && command -v unshare >/dev/null; } || need="$need util-linux"
+{ command -v setsid >/dev/null && command -v unshare >/dev/null && command -v setpriv >/dev/null; } || need="$need util-linux"
 command -v python3 >/dev/null || need="$need python3"
 command -v bwrap >/dev/null || need="$need bubblewrap"
 # tp ssh: the engine runs the real sshd inside each node; the tests log in with the stock clients.
@@ -16,6 +16,11 @@ command -v bwrap >/dev/null || need="$need bubblewrap"
 { command -v ssh >/dev/null && command -v ssh-keygen >/dev/null; } || need="$need openssh-client"
 command -v rsync >/dev/null || need="$need rsync"
 command -v tmux >/dev/null || need="$need tmux"   # a tmux session outlives the login that started it
+# An interactive `tp ssh` session runs top, pgrep and vi on a node (its sandbox shows the host's /usr).
+{ command -v top >/dev/null && command -v pgrep >/dev/null; } || need="$need procps"
+command -v vi >/dev/null || need="$need vim-tiny"
+# The unprivileged-engine tests make the account they run the engine as (openpool-test) with useradd.
+[ -x /usr/sbin/useradd ] || need="$need passwd"
 # Real S3 clients for the object storage tests (awscli comes from pip or the image).
 command -v rclone >/dev/null || need="$need rclone"
 command -v s3cmd >/dev/null || need="$need s3cmd"

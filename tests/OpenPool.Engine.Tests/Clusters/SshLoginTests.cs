@@ -382,7 +382,16 @@ internal sealed partial class SshNode
         var created = await (await admin.PostAsJsonAsync("/admin/users", new { email })).Json();
         var apiKey = created.GetProperty("api_key").GetString()!;
         var client = engine.Engine.Client(apiKey);
-        var publicKey = keys.NewKey("ed25519");
+        return await ClusterAsync(client, apiKey, keys.NewKey("ed25519"), clientDir.Path, instanceType, nodes);
+    }
+
+    /// <summary>Another one-node cluster of the same user, with the same key pair: its node's processes have the same uid as this one's.</summary>
+    public async Task<SshNode> AnotherClusterAsync() =>
+        (await ClusterAsync(Client, ApiKey, Identity + ".pub", Path.GetDirectoryName(_knownHosts)!, "1xH100", 1))[0];
+
+    private static async Task<IReadOnlyList<SshNode>> ClusterAsync(HttpClient client, string apiKey, string publicKey, string clientDir,
+        string instanceType, int nodes)
+    {
         var (clusterId, requestId, body) = await client.CreateClusterAsync(instanceType,
             new { public_keys = new[] { File.ReadAllText(publicKey).Trim() }, save_keys = false, num_nodes = nodes });
         var claim = await client.PollLikeCliAsync(requestId);
@@ -394,7 +403,7 @@ internal sealed partial class SshNode
         return reached;
     }
 
-    private static async Task<SshNode> ReachAsync(HttpClient client, string apiKey, string clusterId, string instanceId, string publicKey, TempDir clientDir)
+    private static async Task<SshNode> ReachAsync(HttpClient client, string apiKey, string clusterId, string instanceId, string publicKey, string clientDir)
     {
         var ssh = await client.GetAsync($"/ssh/{instanceId}?system=Linux");
         var answer = await ssh.Json();
@@ -403,7 +412,7 @@ internal sealed partial class SshNode
         Assert.Matches($@"^ssh -p \d+ -o StrictHostKeyChecking=accept-new -o HostKeyAlias={instanceId} ubuntu@127\.0\.0\.1$", command);
         var fingerprint = Fingerprint().Match(answer.GetProperty("message").GetString()!).Value;
         return new SshNode(client, apiKey, clusterId, instanceId, command, fingerprint, publicKey[..^".pub".Length],
-            Path.Combine(clientDir.Path, "known_hosts-" + instanceId));
+            Path.Combine(clientDir, "known_hosts-" + instanceId));
     }
 
     /// <summary>These tests observe a real sshd in a root-made sandbox: without either, they fail and say so rather than pass unseen.</summary>
@@ -422,15 +431,20 @@ internal sealed partial class SshNode
         return await WaitAsync(process);
     }
 
-    public Process StartSsh(string remote, string? identity = null, IReadOnlyList<string>? extraOptions = null)
-    {
-        var args = Command.Split(' ').ToList();
-        // The user's own ssh options, as `tp ssh i-… -i key …` would append them: no agent or user
-        // config of the machine running the tests, a known_hosts of the test's own, and no prompt.
-        args.AddRange(["-F", "/dev/null", "-i", identity ?? Identity, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", $"UserKnownHostsFile={_knownHosts}", "-o", "ConnectTimeout=30", .. extraOptions ?? [], remote]);
-        return Start(args);
-    }
+    public Process StartSsh(string remote, string? identity = null, IReadOnlyList<string>? extraOptions = null) =>
+        Start([.. SshArguments(identity, extraOptions), remote]);
+
+    /// <summary>
+    /// The command GET /ssh returned, split as the official CLI splits it, with the user's own ssh
+    /// options appended as `tp ssh i-… -i key …` would: no agent or user config of the machine running
+    /// the tests, a known_hosts of the test's own, and no prompt. With no remote command after them,
+    /// this is `tp ssh i-…`: an interactive login.
+    /// </summary>
+    public List<string> SshArguments(string? identity = null, IReadOnlyList<string>? extraOptions = null) =>
+    [
+        .. Command.Split(' '), "-F", "/dev/null", "-i", identity ?? Identity, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+        "-o", $"UserKnownHostsFile={_knownHosts}", "-o", "ConnectTimeout=30", .. extraOptions ?? [],
+    ];
 
     /// <summary>The node's port, from the command GET /ssh returned.</summary>
     public string Port => PortOption().Match(Command).Groups[1].Value;

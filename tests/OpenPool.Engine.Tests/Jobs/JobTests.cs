@@ -23,11 +23,16 @@ public abstract class RealEngineFixture : IAsyncLifetime, IDisposable
     /// <summary>The engine's settings beyond its data directory and address.</summary>
     protected abstract string[] Settings { get; }
 
+    /// <summary>Null to run the engine as the tests' user (root in CI); else the unprivileged uid it runs as, which then owns its data directory.</summary>
+    protected virtual int? EngineUid => null;
+
     public async Task InitializeAsync()
     {
         // Something only the engine's environment holds: no job may see it (JobSandboxTests).
         Environment.SetEnvironmentVariable("OPENPOOL_TEST_ENGINE_SECRET", Guid.NewGuid().ToString("N"));
-        Engine = await EngineProcess.StartAsync(_dir.Path, Settings);
+        if (EngineUid is { } uid && Chown(_dir.Path, uid, uid) != 0)
+            throw new IOException($"chown of the data directory to {uid} failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
+        Engine = await EngineProcess.StartAsync(_dir.Path, EngineUid, Settings);
         AdminKey = (await File.ReadAllTextAsync(Path.Combine(_dir.Path, "admin.key"))).Trim();
     }
 
@@ -45,6 +50,9 @@ public abstract class RealEngineFixture : IAsyncLifetime, IDisposable
         await Engine.DisposeAsync();
         _dir.Dispose();
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "chown", SetLastError = true)]
+    private static extern int Chown([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int uid, int gid);
 
     public void Dispose()
     {
