@@ -84,13 +84,23 @@ internal sealed class NodeFiles(Database db, InstanceCatalog catalog, EngineOpti
     {
         if (File.Exists(path) && File.ReadAllText(path) == content)
             return;
+        WriteAtomically(path, content, mode);
+    }
+
+    /// <summary>Replaces the file whole (a scratch file renamed over it), with <paramref name="mode"/> and, when given, owned by <paramref name="ownerUid"/>.</summary>
+    public static void WriteAtomically(string path, string content, UnixFileMode mode, int? ownerUid = null)
+    {
         var scratch = path + ".new";
+        // A scratch file a crash left is truncated, and keeps the mode it was made with.
         var create = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None };
         if (!OperatingSystem.IsWindows())
-            create.UnixCreateMode = mode & (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            create.UnixCreateMode = mode; // never readable by others, not even for a moment
         using (var file = new FileStream(scratch, create))
             file.Write(Encoding.UTF8.GetBytes(content));
-        NodeSandbox.SetMode(scratch, mode); // the bits for others go on only once the content is whole
+        if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
+            NodeSandbox.SetMode(scratch, mode); // the engine's umask takes the bits others need
+        if (ownerUid is { } uid && NativeMethods.Chown(scratch, uid, uid) != 0)
+            throw new IOException($"chown of {Path.GetFileName(path)} failed");
         File.Move(scratch, path, overwrite: true);
     }
 

@@ -11,6 +11,7 @@ using Microsoft.Win32.SafeHandles;
 using OpenPool.Engine.Accounts;
 using OpenPool.Engine.Hosting;
 using OpenPool.Engine.Jobs;
+using static OpenPool.Engine.Providers.Simulated.NodeFiles;
 
 namespace OpenPool.Engine.Providers.Simulated.Ssh;
 
@@ -305,17 +306,14 @@ internal sealed class NodeLogins : IDisposable
                 HashKnownHosts no
 
             """);
-        NodeFiles.WriteIfChanged(Path.Combine(directory, "ssh_config"), config.ToString(), NodeSandbox.ReadableFile);
-        NodeFiles.WriteIfChanged(Path.Combine(directory, "ssh_known_hosts"), knownHosts.ToString(), NodeSandbox.ReadableFile);
+        WriteIfChanged(Path.Combine(directory, "ssh_config"), config.ToString(), NodeSandbox.ReadableFile);
+        WriteIfChanged(Path.Combine(directory, "ssh_known_hosts"), knownHosts.ToString(), NodeSandbox.ReadableFile);
         var clusterKeyFile = Path.Combine(directory, ClusterKeyFile);
         if (!File.Exists(clusterKeyFile) && ClusterKey(view.ClusterId) is { } clusterKey)
         {
             // The node's user's own key (ssh refuses a private key others can read); no other node's user can open it.
-            var scratch = clusterKeyFile + ".new";
-            WriteAtomically(scratch, clusterKey.PrivateKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            if (NodeSandbox.EngineIsRoot && NativeMethods.Chown(scratch, uid, uid) != 0)
-                throw new IOException($"chown of the cluster key of {instanceId} failed");
-            File.Move(scratch, clusterKeyFile, overwrite: true);
+            WriteAtomically(clusterKeyFile, clusterKey.PrivateKey, UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                NodeSandbox.EngineIsRoot ? uid : null);
         }
         return view;
     }
@@ -693,20 +691,6 @@ internal sealed class NodeLogins : IDisposable
         if (existing.Exists && existing.Length > MaxLogBytes)
             File.Move(path, path + ".1", overwrite: true);
         return File.OpenHandle(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-    }
-
-    private static void WriteAtomically(string path, string content, UnixFileMode mode)
-    {
-        var scratch = path + ".new";
-        // A scratch file a crash left is truncated, and keeps the mode it was made with.
-        var create = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-            create.UnixCreateMode = mode; // never readable by others, not even for a moment
-        using (var file = new FileStream(scratch, create))
-            file.Write(Encoding.UTF8.GetBytes(content));
-        if ((mode & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) != 0)
-            NodeSandbox.SetMode(scratch, mode); // the engine's umask takes the bits others need
-        File.Move(scratch, path, overwrite: true);
     }
 
     private async Task RunKeygenAsync(IReadOnlyList<string> args, CancellationToken ct)
